@@ -1,0 +1,234 @@
+"""The store's tables (SQLAlchemy Core): the only shared state of watchfloor.
+
+Times are stored as integer milliseconds since the epoch, UTC (``*_at``, ``ts``, ``first_seen``,
+``last_seen``, ``minute``): compact, index-friendly and the same on SQLite and PostgreSQL.
+Severities are stored as the integer of ``store.records.Severity`` (0 info … 4 critical).
+JSON-valued columns hold compact JSON text.
+"""
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger, Boolean, Column, Float, Index, Integer, MetaData, SmallInteger, String, Table, Text,
+    UniqueConstraint,
+)
+
+SCHEMA_VERSION = 1
+
+metadata = MetaData()
+
+schema_info = Table(
+    "schema_info", metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+events = Table(
+    "events", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("ts", BigInteger, nullable=False),
+    Column("sensor", String(64), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("src_ip", String(64)),
+    Column("src_port", Integer),
+    Column("dst_ip", String(64)),
+    Column("dst_port", Integer),
+    Column("proto", String(16)),
+    Column("app_proto", String(32)),
+    Column("signature_id", String(128)),
+    Column("signature", Text),
+    Column("category", Text),
+    Column("sensor_severity", SmallInteger),
+    Column("severity", SmallInteger, nullable=False),
+    Column("score", SmallInteger, nullable=False),
+    Column("score_explain", Text),
+    Column("action", String(32)),
+    Column("domain", Text),
+    Column("url", Text),
+    Column("file_hash", String(128)),
+    Column("ja3", String(64)),
+    Column("ics_function", String(64)),
+    Column("site", String(64)),
+    Column("sector", String(32)),
+    Column("zone", String(64)),
+    Column("zone_kind", String(8)),
+    Column("asset", String(64)),
+    Column("src_site", String(64)),
+    Column("src_zone", String(64)),
+    Column("src_zone_kind", String(8)),
+    Column("src_scope", String(16)),
+    Column("src_country", String(2)),
+    Column("src_asn", String(128)),
+    Column("dst_country", String(2)),
+    Column("indicator_ids", Text),
+    Column("techniques", Text),
+    Column("incident_id", Integer),
+    Column("extra", Text),
+    Column("raw", Text, nullable=False),
+    Column("content_hash", String(32), nullable=False),
+    Column("ingested_at", BigInteger, nullable=False),
+    UniqueConstraint("content_hash", name="uq_events_content_hash"),
+)
+Index("ix_events_ts", events.c.ts)
+Index("ix_events_incident", events.c.incident_id)
+Index("ix_events_sensor_ts", events.c.sensor, events.c.ts)
+
+indicators = Table(
+    "indicators", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("type", String(16), nullable=False),
+    Column("value", Text, nullable=False),
+    Column("matchable", Boolean, nullable=False, default=True),
+    Column("first_seen", BigInteger, nullable=False),
+    Column("last_seen", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    UniqueConstraint("type", "value", name="uq_indicators_type_value"),
+)
+
+sightings = Table(
+    "indicator_sightings", metadata,
+    Column("indicator_id", Integer, primary_key=True),
+    Column("source_id", String(64), primary_key=True),
+    Column("first_seen", BigInteger, nullable=False),
+    Column("last_seen", BigInteger, nullable=False),
+    Column("confidence", SmallInteger),
+    Column("tlp", String(16)),
+    Column("tags", Text),
+    Column("malware", Text),
+    Column("port", Integer),
+    Column("description", Text),
+    Column("detect", Boolean, nullable=False, default=True),
+    Column("last_run_id", Integer),
+    Column("expires_at", BigInteger),
+    Column("expired_at", BigInteger),
+    Column("expired_reason", String(32)),
+    Column("raw", Text),
+)
+Index("ix_sightings_source", sightings.c.source_id, sightings.c.expired_at)
+
+advisories = Table(
+    "advisories", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("source_id", String(64), nullable=False),
+    Column("advisory_id", String(128), nullable=False),
+    Column("cve", String(32), nullable=False, default=""),
+    Column("vendor", Text, nullable=False, default=""),
+    Column("product", Text, nullable=False, default=""),
+    Column("versions", Text),
+    Column("title", Text),
+    Column("cvss", Float),
+    Column("published", BigInteger),
+    Column("updated", BigInteger),
+    Column("known_exploited", Boolean, nullable=False, default=False),
+    Column("url", Text),
+    Column("raw", Text),
+    Column("last_run_id", Integer),
+    UniqueConstraint("source_id", "advisory_id", "cve", "vendor", "product", name="uq_advisories"),
+)
+
+techniques = Table(
+    "attack_techniques", metadata,
+    Column("id", String(16), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("tactics", Text),
+    Column("url", Text),
+    Column("source_id", String(64)),
+)
+
+incidents = Table(
+    "incidents", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("group_key", String(40), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("signature", Text),
+    Column("signature_id", String(128)),
+    Column("category", Text),
+    Column("src_ip", String(64)),
+    Column("src_country", String(2)),
+    Column("site", String(64)),
+    Column("sector", String(32)),
+    Column("first_seen", BigInteger, nullable=False),
+    Column("last_seen", BigInteger, nullable=False),
+    Column("event_count", Integer, nullable=False),
+    Column("severity", SmallInteger, nullable=False),
+    Column("score", SmallInteger, nullable=False),
+    Column("score_explain", Text),
+    Column("status", String(16), nullable=False, default="new"),
+    Column("assignee", String(128)),
+    Column("targets", Text),
+    Column("sources", Text),
+    Column("techniques", Text),
+    Column("indicator_ids", Text),
+    Column("updated_at", BigInteger, nullable=False),
+)
+Index("ix_incidents_key_last", incidents.c.group_key, incidents.c.last_seen)
+Index("ix_incidents_last_seen", incidents.c.last_seen)
+Index("ix_incidents_status_sev", incidents.c.status, incidents.c.severity, incidents.c.last_seen)
+Index("ix_incidents_site", incidents.c.site, incidents.c.last_seen)
+
+incident_log = Table(
+    "incident_log", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("incident_id", Integer, nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("detail", Text),
+)
+Index("ix_incident_log_incident", incident_log.c.incident_id, incident_log.c.at)
+
+feed_runs = Table(
+    "feed_runs", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("source_id", String(64), nullable=False),
+    Column("started_at", BigInteger, nullable=False),
+    Column("finished_at", BigInteger),
+    Column("outcome", String(16), nullable=False),
+    Column("http_status", Integer),
+    Column("bytes", BigInteger),
+    Column("sha256", String(64)),
+    Column("parsed", Integer, nullable=False, default=0),
+    Column("rejected", Integer, nullable=False, default=0),
+    Column("filtered", Integer, nullable=False, default=0),
+    Column("skipped", Integer, nullable=False, default=0),
+    Column("not_matchable", Integer, nullable=False, default=0),
+    Column("new", Integer, nullable=False, default=0),
+    Column("updated", Integer, nullable=False, default=0),
+    Column("expired", Integer, nullable=False, default=0),
+    Column("duplicates", Integer, nullable=False, default=0),
+    Column("newest_record_at", BigInteger),
+    Column("flags", Text),
+    Column("error", Text),
+    Column("rejected_samples", Text),
+)
+Index("ix_feed_runs_source_started", feed_runs.c.source_id, feed_runs.c.started_at)
+
+source_state = Table(
+    "source_state", metadata,
+    Column("source_id", String(64), primary_key=True),
+    Column("last_attempt_at", BigInteger),
+    Column("last_success_at", BigInteger),
+    Column("last_outcome", String(16)),
+    Column("last_error", Text),
+    Column("consecutive_failures", Integer, nullable=False, default=0),
+    Column("breaker_open_until", BigInteger),
+    Column("last_record_count", Integer),
+    Column("newest_record_at", BigInteger),
+)
+
+cursors = Table(
+    "cursors", metadata,
+    Column("source_id", String(64), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+rollups = Table(
+    "rollups", metadata,
+    Column("minute", BigInteger, primary_key=True),
+    Column("severity", SmallInteger, primary_key=True),
+    Column("site", String(64), primary_key=True),
+    Column("sector", String(32), primary_key=True),
+    Column("src_country", String(2), primary_key=True),
+    Column("events", Integer, nullable=False),
+)
