@@ -1,0 +1,24 @@
+"""One lookup for every format name, whether it is a feed format or a sensor log format."""
+from __future__ import annotations
+
+from functools import cache
+from types import ModuleType
+
+from collectors import formats, sensors
+
+
+@cache
+def _all_formats() -> dict[str, ModuleType]:
+    return {**formats.registry(), **sensors.registry()}
+
+
+def format_module(name: str) -> ModuleType | None:
+    return _all_formats().get(name)
+
+
+def known_formats() -> list[str]:
+    return sorted(_all_formats())
+
+
+def is_sensor_format(name: str) -> bool:
+    return name in sensors.registry()
