@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, func, insert, select, tuple_, update
 
 from store.db import dumps
 from store.schema import events, incident_log, incidents, rollups
@@ -31,6 +31,55 @@ MAX_ACTOR_CHARS = 128
 
 
 # --- ingest ------------------------------------------------------------------------------------
+
+#: The columns of an ``events`` row as the pipeline builds it (a list in this order, ``id`` left to the store).
+EVENT_COLUMNS: tuple[str, ...] = (
+    "ts", "sensor", "kind", "src_ip", "src_port", "dst_ip", "dst_port", "proto", "app_proto", "signature_id",
+    "signature", "category", "sensor_severity", "severity", "score", "score_explain", "action", "domain", "url",
+    "file_hash", "ja3", "ics_function", "site", "sector", "zone", "zone_kind", "asset", "src_site", "src_zone",
+    "src_zone_kind", "src_scope", "src_country", "src_asn", "dst_country", "indicator_ids", "techniques",
+    "incident_id", "extra", "raw", "content_hash", "ingested_at",
+)
+_INSERT_EVENTS = (f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) "
+                  f"VALUES ({', '.join('?' * len(EVENT_COLUMNS))})")
+
+
+def newest_event_ts(conn: Connection) -> int | None:
+    """``max(events.ts)``: one look-up at the end of the ``(ts, content_hash)`` index."""
+    return conn.execute(select(func.max(events.c.ts))).scalar()
+
+
+def existing_keys(conn: Connection, keys: Sequence[tuple[int, str]]) -> set[str]:
+    """The content hashes among ``(ts, content_hash)`` pairs that the store already holds.
+
+    One query per ``CHUNK`` pairs. On SQLite the pairs are joined as a ``VALUES`` list, which the
+    planner probes into the ``(ts, content_hash)`` index one seek per pair (a row-value ``IN`` would
+    scan the table); a store created before that index still answers through its hash index.
+    """
+    found: set[str] = set()
+    if conn.dialect.name == "sqlite":
+        for start in range(0, len(keys), CHUNK):
+            chunk = keys[start:start + CHUNK]
+            sql = (f"WITH k(ts, h) AS (VALUES {', '.join('(?, ?)' for _ in chunk)}) "
+                   "SELECT e.content_hash FROM k JOIN events AS e ON e.ts = k.ts AND e.content_hash = k.h")
+            found.update(row[0] for row in conn.exec_driver_sql(sql, tuple(v for pair in chunk for v in pair)))
+        return found
+    for start in range(0, len(keys), CHUNK):
+        chunk = keys[start:start + CHUNK]
+        found.update(conn.execute(
+            select(events.c.content_hash).where(tuple_(events.c.ts, events.c.content_hash).in_(chunk))).scalars())
+    return found
+
+
+def insert_event_rows(conn: Connection, rows: Sequence[Sequence[Any]]) -> None:
+    """One executemany of rows given as sequences in ``EVENT_COLUMNS`` order (the pipeline's fast path)."""
+    if not rows:
+        return
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql(_INSERT_EVENTS, rows)
+        return
+    conn.execute(insert(events), [dict(zip(EVENT_COLUMNS, row)) for row in rows])
+
 
 def existing_hashes(conn: Connection, hashes: Sequence[str]) -> set[str]:
     """The content hashes among ``hashes`` that the store already holds (one query per ``CHUNK``)."""
@@ -119,6 +168,35 @@ def insert_incidents(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> lis
     return [row[0] for row in result]
 
 
+#: The columns of a new incident row as the correlator builds it (``id`` first; ``assignee`` left empty).
+INCIDENT_COLUMNS: tuple[str, ...] = (
+    "id", "group_key", "title", "signature", "signature_id", "category", "src_ip", "src_country", "site", "sector",
+    "first_seen", "last_seen", "event_count", "severity", "score", "score_explain", "status", "targets", "sources",
+    "techniques", "indicator_ids", "updated_at",
+)
+
+
+def insert_incident_rows(conn: Connection, rows: Sequence[list[Any]]) -> list[int]:
+    """Insert new incidents given as lists in ``INCIDENT_COLUMNS`` order (``id`` ignored) and return their ids.
+
+    SQLite: numbered from ``max(id)`` under the ingest transaction's write lock (see ``insert_incidents``),
+    one executemany of tuples.
+    """
+    if not rows:
+        return []
+    if conn.dialect.name == "sqlite":
+        first = (conn.execute(select(func.max(incidents.c.id))).scalar() or 0) + 1
+        for offset, row in enumerate(rows):
+            row[0] = first + offset
+        conn.exec_driver_sql(_INSERT_INCIDENTS, rows)
+        return list(range(first, first + len(rows)))
+    return insert_incidents(conn, [dict(zip(INCIDENT_COLUMNS[1:], row[1:])) for row in rows])
+
+
+_INSERT_INCIDENTS = (f"INSERT INTO incidents ({', '.join(INCIDENT_COLUMNS)}) "
+                     f"VALUES ({', '.join('?' * len(INCIDENT_COLUMNS))})")
+
+
 INCIDENT_UPDATE_FIELDS = (
     "status", "first_seen", "last_seen", "event_count", "severity", "score", "score_explain", "src_ip",
     "src_country", "site", "sector", "targets", "sources", "techniques", "indicator_ids", "updated_at",
@@ -142,6 +220,17 @@ def update_incidents(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> Non
 
 
 _update_tuple = itemgetter(*INCIDENT_UPDATE_FIELDS, "id")
+_UPDATE_INCIDENTS = f"UPDATE incidents SET {', '.join(f'{name} = ?' for name in INCIDENT_UPDATE_FIELDS)} WHERE id = ?"
+
+
+def update_incident_rows(conn: Connection, rows: Sequence[Sequence[Any]]) -> None:
+    """Executemany update of rows given as ``(*INCIDENT_UPDATE_FIELDS, id)`` sequences."""
+    if not rows:
+        return
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql(_UPDATE_INCIDENTS, rows)
+        return
+    update_incidents(conn, [{"id": row[-1], **dict(zip(INCIDENT_UPDATE_FIELDS, row))} for row in rows])
 
 
 def append_log(conn: Connection, entries: Sequence[Mapping[str, Any]]) -> None:
@@ -159,6 +248,9 @@ def upsert_rollups(conn: Connection, counts: Mapping[tuple[int, int, str, str, s
     if not counts:
         return
     dialect = conn.dialect.name
+    if dialect == "sqlite":  # the driver's executemany of tuples: no per-row parameter processing
+        conn.exec_driver_sql(_UPSERT_ROLLUPS, [(*key, n) for key, n in counts.items()])
+        return
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
     else:
@@ -172,6 +264,12 @@ def upsert_rollups(conn: Connection, counts: Mapping[tuple[int, int, str, str, s
         {"minute": m, "severity": s, "site": site, "sector": sector, "src_country": country, "events": n}
         for (m, s, site, sector, country), n in counts.items()
     ])
+
+
+_UPSERT_ROLLUPS = (
+    "INSERT INTO rollups (minute, severity, site, sector, src_country, events) VALUES (?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (minute, severity, site, sector, src_country) DO UPDATE SET events = events + excluded.events"
+)
 
 
 # --- officer actions ---------------------------------------------------------------------------

@@ -193,8 +193,11 @@ class EveLineParser:
             self._buffer_start = self._line_no
             self._buffer_depth = 1
             return None
-        if self._skip and any(token in text for token in self._skip_tokens) and _peek_event_type(text) in self._skip:
-            return None
+        for token in self._skip_tokens:
+            if token in text:
+                if _peek_event_type(text) in self._skip:
+                    return None
+                break
         try:
             record = _fast_loads(text)
         except Exception:  # noqa: BLE001 - whatever msgspec refuses, json.loads decides (and words the reason)
@@ -290,45 +293,50 @@ class EveLineParser:
         if ts is None:
             return Rejected(f"unparseable timestamp {stamp[:64]!r}", location, raw)
 
+        get = record.get
         extra: dict[str, Any] = {}
-        src_ip = _address(record.get("src_ip"), "src_ip", extra)
-        dst_ip = _address(record.get("dest_ip"), "dest_ip", extra)
-        proto = record.get("proto")
-        app_proto = record.get("app_proto")
+        src_ip = _address(get("src_ip"), "src_ip", extra)
+        dst_ip = _address(get("dest_ip"), "dest_ip", extra)
+        proto = get("proto")
+        app_proto = get("app_proto")
+        src_port = get("src_port")
+        dst_port = get("dest_port")
         event = Event(
             ts=ts,
             sensor=self.sensor,
             kind=kind,
             raw=raw,
             src_ip=src_ip,
-            src_port=_port(record.get("src_port")),
+            src_port=src_port if type(src_port) is int and 0 <= src_port <= 65535 else None,
             dst_ip=dst_ip,
-            dst_port=_port(record.get("dest_port")),
+            dst_port=dst_port if type(dst_port) is int and 0 <= dst_port <= 65535 else None,
             proto=proto.lower() if isinstance(proto, str) else (str(proto) if type(proto) is int else None),
             app_proto=app_proto.lower() if isinstance(app_proto, str) else None,
             extra=extra,
         )
-        for key in ("flow_id", "community_id"):
-            value = record.get(key)
-            if value is not None:
-                extra[key] = value
+        value = get("flow_id")
+        if value is not None:
+            extra["flow_id"] = value
+        value = get("community_id")
+        if value is not None:
+            extra["community_id"] = value
 
-        alert = record.get("alert")
+        alert = get("alert")
         if isinstance(alert, dict):
             _apply_alert(event, alert)
         if kind == "drop":
-            _apply_drop(event, record.get("drop"))
+            _apply_drop(event, get("drop"))
         elif kind == "anomaly":
-            _apply_anomaly(event, record.get("anomaly"))
+            _apply_anomaly(event, get("anomaly"))
         elif kind == "flow" or kind == "netflow":
-            _apply_flow_counters(event, record.get(kind))
+            _apply_flow_counters(event, get(kind))
 
-        if _APPLICATION_KEYS & record.keys():  # most alerts carry none: skip the walk
+        if not _APPLICATION_KEYS.isdisjoint(record):  # most alerts carry none: skip the walk
             for key, apply in _APPLICATION_BLOCKS:
-                block = record.get(key)
+                block = get(key)
                 if isinstance(block, dict):
                     apply(event, block)
-        files = record.get("files")  # alerts with metadata list the files of the transaction
+        files = get("files")  # alerts with metadata list the files of the transaction
         if event.file_hash is None and isinstance(files, list) and files and isinstance(files[0], dict):
             _apply_fileinfo(event, files[0])
 
@@ -438,21 +446,27 @@ def _snake(name: str) -> str:
 
 
 def _apply_alert(event: Event, alert: dict[str, Any]) -> None:
-    sid = alert.get("signature_id")
+    get = alert.get
+    sid = get("signature_id")
     if sid is not None and not isinstance(sid, (dict, list)):
         event.signature_id = str(sid)
-    event.signature = _text(alert.get("signature"))
-    event.category = _text(alert.get("category"))
-    event.action = _text(alert.get("action"))
-    level = alert.get("severity")
+    value = get("signature")
+    event.signature = value if isinstance(value, str) and value else None
+    value = get("category")
+    event.category = value if isinstance(value, str) and value else None
+    value = get("action")
+    event.action = value if isinstance(value, str) and value else None
+    level = get("severity")
     if type(level) is not int:
         level = _integer(level)
     if level is not None:
         event.sensor_severity = ALERT_SEVERITY.get(level, ALERT_SEVERITY_BEYOND_TABLE) if level >= 1 else None
-    for key in ("gid", "rev"):
-        value = alert.get(key)
-        if value is not None:
-            event.extra[key] = value
+    value = get("gid")
+    if value is not None:
+        event.extra["gid"] = value
+    value = get("rev")
+    if value is not None:
+        event.extra["rev"] = value
 
 
 def _apply_drop(event: Event, drop: Any) -> None:
