@@ -29,6 +29,9 @@ def create_app(runtime: Runtime) -> Dash:
     app.validation_layout = panels.validation_layout()
     app.server.config["WATCHFLOOR"] = AppContext(store=runtime.store, config=runtime.config,
                                                  data_dir=runtime.data_dir, clock=runtime.clock)
+    import api
+
+    app.server.register_blueprint(api.blueprint)
     return app
 
 
