@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, clientside_callback, dcc, html
+from sqlalchemy.exc import SQLAlchemyError
 
 from panels import context, ids
 from panels.components import demo_badge, fmt_time, tz_label
@@ -40,10 +41,15 @@ NAV_LINKS = (("Wall", "/wall"), ("Incidents", "/incidents"), ("Feeds", "/feeds")
 
 def alarm_text(ctx: context.AppContext, now_ms: int) -> str | None:
     """The banner's text now, or ``None`` (reads the newest event time and the sensors' states)."""
-    health = queries.source_health(ctx.store, ctx.config, now_ms)
+    try:
+        health = queries.source_health(ctx.store, ctx.config, now_ms)
+        latest = queries.latest_event_time(ctx.store)
+    except SQLAlchemyError as exc:
+        # The floor must say so when it cannot read its own store, not show an empty "all clear".
+        return f"STORE UNREADABLE: {type(exc.orig or exc).__name__}; the data on screen cannot be trusted"
     sensors = health[(health["kind"] == "sensor") & health["enabled"]]
     return no_data_alarm(
-        latest_event_ms=queries.latest_event_time(ctx.store),
+        latest_event_ms=latest,
         sensor_states=sensors["state"].tolist(),
         now_ms=now_ms,
         no_data_after=ctx.config.settings.no_data_banner_after,

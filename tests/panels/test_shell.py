@@ -71,3 +71,23 @@ def test_context_accessors(tmp_path, store, config):
         assert context.current_actor() == "somchai"
     with app.test_request_context("/"):
         assert context.current_actor() == "duty-officer"
+
+
+def test_an_unreadable_store_is_a_banner_not_a_crash(tmp_path) -> None:
+    """If the store cannot be read, the shell says so loudly instead of raising (which would leave
+    Dash half set up) or showing an empty, calm screen."""
+    from datetime import datetime, timezone
+    from pathlib import Path
+
+    from panels import shell
+    from panels.context import AppContext
+    from settings.loader import load_config
+    from store.db import Store
+
+    root = Path(__file__).resolve().parents[2]
+    broken = tmp_path / "not-a-database.db"
+    broken.write_bytes(b"this is not sqlite" * 100)
+    ctx = AppContext(store=Store(f"sqlite:///{broken}"), config=load_config(root / "config"), data_dir=tmp_path,
+                     clock=lambda: datetime.now(timezone.utc))
+    text = shell.alarm_text(ctx, 1_800_000_000_000)
+    assert text.startswith("STORE UNREADABLE")
