@@ -52,11 +52,11 @@ from datetime import datetime
 from pydantic import field_validator
 
 from collectors.sensors.syslog_header import (
+    LineParserBase,
     ALL_DIGITS,
     Clock,
     EnvelopeOptions,
     SyslogHeader,
-    TimeRules,
     decode_rsyslog_escapes,
     ip_or_none,
     parse_prefix,
@@ -189,16 +189,8 @@ def find_marker(line: str, marker: re.Pattern[str], well_formed: re.Pattern[str]
     return found.start() if found else None
 
 
-class CefLineParser:
+class CefLineParser(LineParserBase):
     """Stateless: one line, one event."""
-
-    def __init__(self, sensor: str, options: Options, clock: Clock | None = None) -> None:
-        self.sensor = sensor
-        self.options = options
-        self.times = TimeRules(options, clock)
-
-    def preamble(self, line: str) -> bool:
-        return False
 
     def __call__(self, line: str) -> Event | Rejected | None:
         if not line.strip():

@@ -51,6 +51,7 @@ from pydantic import field_validator
 
 from collectors.sensors.cef import describe_prefix, find_marker, scaled_severity, split_pipe_header
 from collectors.sensors.syslog_header import (
+    LineParserBase,
     MONTHS,
     Clock,
     EnvelopeOptions,
@@ -116,16 +117,8 @@ def delimiter_from_spec(spec: str) -> str | None:
     return None
 
 
-class LeefLineParser:
+class LeefLineParser(LineParserBase):
     """Stateless: one line, one event."""
-
-    def __init__(self, sensor: str, options: Options, clock: Clock | None = None) -> None:
-        self.sensor = sensor
-        self.options = options
-        self.times = TimeRules(options, clock)
-
-    def preamble(self, line: str) -> bool:
-        return False
 
     def __call__(self, line: str) -> Event | Rejected | None:
         if not line.strip():

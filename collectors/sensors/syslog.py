@@ -34,10 +34,10 @@ import re
 from typing import Any
 
 from collectors.sensors.syslog_header import (
+    LineParserBase,
     Clock,
     EnvelopeOptions,
     MalformedSyslog,
-    TimeRules,
     decode_rsyslog_escapes,
     ip_or_none,
     parse_envelope,
@@ -76,16 +76,8 @@ def make_parser(sensor: str, options: Options | None = None, *, clock: Clock | N
     return SyslogLineParser(sensor, options or Options(), clock)
 
 
-class SyslogLineParser:
+class SyslogLineParser(LineParserBase):
     """Stateless: one line, one message."""
-
-    def __init__(self, sensor: str, options: Options, clock: Clock | None = None) -> None:
-        self.sensor = sensor
-        self.options = options
-        self.times = TimeRules(options, clock)
-
-    def preamble(self, line: str) -> bool:
-        return False
 
     def __call__(self, line: str) -> Event | Rejected | None:
         if not line.strip():

@@ -527,3 +527,15 @@ def protocol_or_none(value: Any) -> str | None:
         return None
     value = value.strip()
     return IANA_PROTOCOLS.get(value, value.lower())
+
+
+class LineParserBase:
+    """What the syslog, CEF and LEEF parsers share: stateless, one line at a time, the source's time rules."""
+
+    def __init__(self, sensor: str, options: Any, clock: Clock | None = None) -> None:
+        self.sensor = sensor
+        self.options = options
+        self.times = TimeRules(options, clock)
+
+    def preamble(self, line: str) -> bool:
+        return False
