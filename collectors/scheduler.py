@@ -1,8 +1,11 @@
-"""APScheduler jobs: one per enabled source, plus indicator expiry and the demo writer.
+"""APScheduler jobs: one per enabled source, plus indicator expiry, exposure findings and the demo writer.
 
 Every job runs ``runner.run_source``, which never raises, with ``max_instances=1`` and coalescing,
 so a slow feed never runs twice at once and a backlog of missed runs collapses into one. Feeds
 and sensors get separate thread pools so a hanging feed download never delays the sensors.
+
+Exposure findings (``pipeline.exposure_findings``: advisories matched to the inventory) are
+recomputed every ``EXPOSURE_EVERY`` and right after each successful run of a KEV or CSAF source.
 """
 from __future__ import annotations
 
@@ -15,9 +18,11 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy.exc import SQLAlchemyError
 
 from collectors import registry as formats
 from collectors.runner import CollectContext, run_source
+from pipeline.exposure_findings import RECOMPUTE_EVERY_MS, Counts, recompute_exposures
 from settings.sources import SourceConfig
 from store import writes
 from store.db import to_ms
@@ -27,6 +32,9 @@ log = logging.getLogger(__name__)
 EXPIRY_EVERY = timedelta(minutes=10)
 DEMO_EVERY = timedelta(seconds=5)
 START_STAGGER = timedelta(seconds=2)
+EXPOSURE_EVERY = timedelta(milliseconds=RECOMPUTE_EVERY_MS)
+#: Formats whose runs change the advisories, after which exposure findings are recomputed at once.
+ADVISORY_FORMATS = frozenset({"kev", "csaf"})
 
 
 def build_scheduler(ctx: CollectContext, *, blocking: bool = False) -> BaseScheduler:
@@ -48,6 +56,10 @@ def build_scheduler(ctx: CollectContext, *, blocking: bool = False) -> BaseSched
                           next_run_time=now + START_STAGGER * (position + 1))
     scheduler.add_job(expire_indicators, IntervalTrigger(seconds=EXPIRY_EVERY.total_seconds()), args=(ctx,),
                       id="expire-indicators", name="indicator expiry")
+    # Once soon after start (advisories stored by an earlier process), then every EXPOSURE_EVERY.
+    scheduler.add_job(recompute_exposures_job, IntervalTrigger(seconds=EXPOSURE_EVERY.total_seconds()), args=(ctx,),
+                      id="recompute-exposures", name="exposure findings",
+                      next_run_time=now + START_STAGGER * (len(ctx.config.enabled_sources) + 1))
     return scheduler
 
 
@@ -78,6 +90,16 @@ def run_scheduled(ctx: CollectContext, source: SourceConfig) -> None:
     summary = run_source(ctx, source)
     log.info("source %s: %s parsed=%s new=%s rejected=%s%s", source.id, summary.outcome, summary.parsed,
              summary.new, summary.rejected, f" error={summary.error}" if summary.error else "")
+    if source.format in ADVISORY_FORMATS and summary.outcome in ("ok", "flagged"):
+        try:
+            recompute_exposures_job(ctx)
+        except SQLAlchemyError:  # the run itself is recorded; the periodic job tries again
+            log.exception("source %s: recomputing exposure findings failed", source.id)
+
+
+def recompute_exposures_job(ctx: CollectContext) -> Counts:
+    """Match the stored advisories against the inventory again (``pipeline.exposure_findings``)."""
+    return recompute_exposures(ctx.store, ctx.config.inventory, to_ms(ctx.clock()))
 
 
 def expire_indicators(ctx: CollectContext) -> int:

@@ -43,7 +43,7 @@ class Page(NamedTuple):
 
 
 def _pages() -> list[Page]:
-    from panels import feeds, home, incident_detail, incidents, wall
+    from panels import exposure, feeds, home, incident_detail, incidents, wall
 
     return [
         Page(wall, "/wall", "Wall", 0, "Wall · watchfloor"),
@@ -51,6 +51,7 @@ def _pages() -> list[Page]:
         Page(incidents, "/incidents", "Incidents", 1, "Incidents · watchfloor"),
         Page(incident_detail, "/incidents/<incident_id>", "Incident", 2, "Incident · watchfloor"),
         Page(feeds, "/feeds", "Feeds", 3, "Feeds · watchfloor"),
+        Page(exposure, "/exposure", "Exposure", 4, "Exposure · watchfloor"),
     ]
 
 
@@ -75,9 +76,9 @@ def validation_layout(config: Config | None = None) -> html.Div:
     ``suppress_callback_exceptions``."""
     from dash import html
 
-    from panels import feeds, incident_detail, incidents, shell, wall
+    from panels import exposure, feeds, incident_detail, incidents, shell, wall
 
     return html.Div([
         shell.skeleton(config), wall.skeleton(), incidents.skeleton(config), incident_detail.skeleton(),
-        feeds.skeleton(),
+        feeds.skeleton(), exposure.skeleton(config),
     ])

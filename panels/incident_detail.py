@@ -3,7 +3,8 @@
 * Summary: severity, status, assignee, first/last seen (display zone), events, score, site, source.
 * "Why": the score's named contributions (``score_explain``) as a table with bars.
 * The matched indicator(s): value, feed, confidence, TLP, first/last seen.
-* The target: site, zone and asset from the inventory.
+* The target: site, zone and asset from the inventory, and the asset's open exposure findings
+  (CVE, known-exploited badge, CVSS, version confirmed or not; ``queries.exposures_for_asset``).
 * The events (newest first, paged in SQL and capped) and the raw record of the selected one.
 * Officer actions (acknowledge, investigating, resolve, false positive, assign, note), written
   through ``store.events_write`` and shown at once in the audit log.
@@ -20,7 +21,7 @@ import dash_ag_grid as dag
 import pandas as pd
 from dash import Input, Output, State, ctx as dash_ctx, dcc, html
 
-from panels import context, theme
+from panels import context, exposure, theme
 from panels.components import fmt_count, fmt_time, severity_chip, status_chip, tz_label
 from panels.geo import country_name
 from settings.loader import Config
@@ -132,13 +133,56 @@ def render_indicators(df: pd.DataFrame, config: Config, tz: tzinfo) -> Any:
     return html.Table([head, html.Tbody(body)], className="table wf-table")
 
 
-def render_target(inc: queries.IncidentDetail, newest: pd.DataFrame, config: Config) -> Any:
+def target_of(newest: pd.DataFrame) -> tuple[str | None, str | None]:
+    """The zone and asset hit, as the newest event of the incident records them."""
+    if not len(newest):
+        return None, None
+    first = newest.iloc[0]
+    return (first["zone"] if isinstance(first["zone"], str) else None,
+            first["asset"] if isinstance(first["asset"], str) else None)
+
+
+EXPOSURES_SHOWN = 6
+
+
+def render_exposures(findings: pd.DataFrame, site_id: str | None, config: Config | None = None) -> Any:
+    """The asset's open exposure findings (``queries.exposures_for_asset``): CVE, a known-exploited
+    badge, CVSS and whether the version is confirmed; the rest on the exposure page."""
+    if findings.empty:
+        return html.Div("Exposure: no open finding for this asset (advisories matched to the inventory).",
+                        className="wf-muted wf-target-exposure")
+    names = {s.id: ("CISA KEV" if s.format == "kev" else s.name) for s in (config.sources if config else [])}
+    items = []
+    for r in findings.head(EXPOSURES_SHOWN).itertuples():
+        # a KEV entry's id is its CVE: name the catalogue instead
+        advisory = names.get(r.source_id, r.source_id) if r.advisory_id == r.cve else r.advisory_id
+        cvss = None if pd.isna(r.cvss) else float(r.cvss)
+        level = exposure.cvss_level(cvss)
+        items.append(html.Li([
+            html.Code(r.cve or r.advisory_id),
+            html.Span("known exploited", className=theme.severity_class("critical"),
+                      title="Listed in the CISA Known Exploited Vulnerabilities catalogue") if r.known_exploited else None,
+            html.Span(f"CVSS {cvss:.1f}" if cvss is not None else "CVSS —",
+                      className=f"wf-sev-text-{level}" if level else "wf-muted"),
+            html.Span("affected version" if r.version_match == "affected" else "version not confirmed",
+                      className="wf-muted", title=r.version_note if isinstance(r.version_note, str) else None),
+            html.Span(advisory, className="wf-muted", title=r.title if isinstance(r.title, str) else None),
+        ], style={"display": "flex", "gap": "10px", "alignItems": "center", "flexWrap": "wrap", "margin": "4px 0"}))
+    more = len(findings) - EXPOSURES_SHOWN
+    href = "/exposure" + (f"?site={site_id}" if site_id else "")
+    return html.Div([
+        html.Div(f"Exposure: {len(findings):,} open finding{'s' if len(findings) != 1 else ''} on this asset",
+                 style={"marginTop": "8px", "fontWeight": 700}),
+        html.Ul(items, style={"listStyle": "none", "padding": 0, "margin": 0}),
+        dcc.Link(f"and {more:,} more on the exposure page" if more > 0 else "All findings of this site →", href=href),
+    ], className="wf-target-exposure")
+
+
+def render_target(inc: queries.IncidentDetail, newest: pd.DataFrame, config: Config,
+                  findings: pd.DataFrame | None = None) -> Any:
+    """Site, zone and asset hit; with ``findings`` (the asset's open exposure findings), those too."""
     site = next((s for s in config.inventory.sites if s.id == inc.site), None)
-    zone_name = asset_id = None
-    if len(newest):
-        first = newest.iloc[0]
-        zone_name = first["zone"] if isinstance(first["zone"], str) else None
-        asset_id = first["asset"] if isinstance(first["asset"], str) else None
+    zone_name, asset_id = target_of(newest)
     lines: list[Any] = []
     if site is None:
         lines.append(html.Div(f"Site {inc.site!r} is not in the inventory" if inc.site else
@@ -157,6 +201,8 @@ def render_target(inc: queries.IncidentDetail, newest: pd.DataFrame, config: Con
                                    f" · criticality {asset.criticality}/5" if asset.criticality else ""]))
         elif asset_id:
             lines.append(html.Div(f"Asset: {asset_id}"))
+        if asset_id and findings is not None:
+            lines.append(render_exposures(findings, site.id, config))
     for target in inc.targets[:5]:
         if isinstance(target, dict):
             lines.append(html.Div(" · ".join(f"{k}: {v}" for k, v in target.items() if v not in (None, "")),
@@ -273,7 +319,8 @@ def frame(inc: queries.IncidentDetail, ctx: context.AppContext) -> html.Div:
                     html.Div(
                         [_card(f"Why it is {inc.severity}", render_score(inc)),
                          _card("Matched indicators", render_indicators(queries.indicators_by_ids(store, ioc_ids), config, tz)),
-                         _card("Target", render_target(inc, newest, config))],
+                         _card("Target", render_target(inc, newest, config,
+                                                       queries.exposures_for_asset(store, target_of(newest)[1])))],
                         className="wf-detail-left",
                     ),
                     html.Div(

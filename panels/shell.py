@@ -1,7 +1,7 @@
 """The frame around every page: top bar, the can't-miss "no data" banner, refresh and routing.
 
 * Top bar: the floor's title, a DEMO badge (loud) when any enabled source is demo data, the
-  navigation (Wall / Incidents / Feeds) and a live clock in the display time zone, labelled.
+  navigation (Wall / Incidents / Exposure / Feeds) and a live clock in the display time zone, labelled.
 * The banner: shown on every page when no event has arrived for longer than
   ``settings.no_data_banner_after`` or when every enabled sensor is stale or failed
   (``store.freshness.no_data_alarm``); refreshed with the data.
@@ -36,7 +36,7 @@ class shell_ids:  # noqa: N801 - the panel's own ids, named like the other panel
     TZ_LABEL = "shell-tz-label"
 
 
-NAV_LINKS = (("Wall", "/wall"), ("Incidents", "/incidents"), ("Feeds", "/feeds"))
+NAV_LINKS = (("Wall", "/wall"), ("Incidents", "/incidents"), ("Exposure", "/exposure"), ("Feeds", "/feeds"))
 
 
 def alarm_text(ctx: context.AppContext, now_ms: int) -> str | None:

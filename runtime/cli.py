@@ -105,7 +105,7 @@ def cmd_serve(args: argparse.Namespace, create_app: Callable[[Runtime], Any]) ->
 
 def cmd_collect(args: argparse.Namespace) -> int:
     from collectors.runner import run_source
-    from collectors.scheduler import build_scheduler, demo_writer
+    from collectors.scheduler import build_scheduler, demo_writer, recompute_exposures_job
 
     runtime = _runtime(args)
     ctx = runtime.collect_context()
@@ -121,11 +121,11 @@ def cmd_collect(args: argparse.Namespace) -> int:
     if demo is not None:
         written = demo.tick()
         print(f"demo writer: {written} EVE lines written")
-    worst = 0
     for source in runtime.config.enabled_sources:
         summary = run_source(ctx, source)
         print(_summary_line(source.id, summary))
-        worst = max(worst, summary.outcome == "failed")
+    exposures = recompute_exposures_job(ctx)
+    print(f"{'exposure findings':32} new={exposures.new} still={exposures.still} resolved={exposures.resolved}")
     return 0 if not runtime.config.problems else 1
 
 

@@ -147,6 +147,27 @@ def _pipeline_file_problems(folder: Path) -> list[ConfigProblem]:
     return load_scoring(folder)[1] + load_map(folder)[1]
 
 
+def city_database_path(folder: Path, settings: AppSettings) -> Path | None:
+    """``geoip_city_database`` as a path; a relative one is relative to the configuration folder."""
+    if not settings.geoip_city_database:
+        return None
+    path = Path(settings.geoip_city_database).expanduser()
+    return path if path.is_absolute() else Path(folder) / path
+
+
+def _city_database_problems(folder: Path, settings: AppSettings) -> list[ConfigProblem]:
+    path = city_database_path(folder, settings)
+    if path is None:
+        return []
+    from pipeline.geoip_city import CityDatabase, CityDatabaseError
+
+    try:
+        CityDatabase.open(path).close()
+    except CityDatabaseError as exc:
+        return [ConfigProblem(str(Path(folder) / "settings.yaml"), "geoip_city_database", str(exc))]
+    return []
+
+
 def load_config(folder: Path) -> Config:
     """Load the whole folder; problems are kept on the result rather than raised."""
     folder = Path(folder)
@@ -158,6 +179,7 @@ def load_config(folder: Path) -> Config:
     inventory, found = _load_file(folder, "assets.yaml", Inventory)
     problems += found
     problems += _pipeline_file_problems(folder)
+    problems += _city_database_problems(folder, app_settings)
     sources: list[SourceConfig] = []
     seen: dict[str, str] = {}
     for path in sorted((folder / "feeds").glob("*.y*ml")):

@@ -89,7 +89,9 @@ def test_collect_once_feeds_run_and_list(tmp_path: Path, demo_config: Path, http
     data = tmp_path / "data"
     once = app_py("collect", "--once", "--config", str(demo_config), "--data", str(data))
     assert once.returncode == 0, once.stdout + once.stderr
-    lines = {line.split()[0]: line for line in once.stdout.splitlines() if line and not line.startswith((" ", "demo writer"))}
+    lines = {line.split()[0]: line for line in once.stdout.splitlines()
+             if line and not line.startswith((" ", "demo writer", "exposure findings"))}
+    assert "exposure findings" in once.stdout
     assert set(lines) == {"demo-sensor", "demo-blocklist", "et-test"}
     assert all(" ok " in line for line in lines.values()), once.stdout
     assert count(data, events) > 0 and count(data, indicators) > 0

@@ -133,3 +133,10 @@ def test_scoring_and_attack_map_files_are_checked_too(tmp_path: Path) -> None:
     (folder / "attack_ics_map.yaml").write_text("- not a mapping\n")
     files = {Path(p.file).name for p in load_config(folder).problems}
     assert files == {"scoring.yaml", "attack_ics_map.yaml"}
+
+
+def test_a_bad_city_database_path_is_reported(tmp_path: Path) -> None:
+    folder = make_config(tmp_path, {"a.yaml": GOOD_FEED}, settings="geoip_city_database: missing/GeoLite2-City.mmdb\n")
+    [problem] = load_config(folder).problems
+    assert problem.file.endswith("settings.yaml") and problem.field == "geoip_city_database"
+    assert "GeoLite2-City.mmdb" in problem.message and "no such file" in problem.message
