@@ -191,6 +191,14 @@ class _SensorRun:
     # -- one batch -------------------------------------------------------------------------------
 
     def _ingest(self, tailer: Tailer, batch: TailBatch, extra_cursors: dict[str, Any]) -> None:
+        from pipeline.ingest import gc_paused
+
+        # Parsing allocates an object or more per line; the cyclic collector would keep walking the
+        # pipeline's caches meanwhile. Paused for the batch (parse + ingest), restored after it.
+        with gc_paused():
+            self._ingest_batch(tailer, batch, extra_cursors)
+
+    def _ingest_batch(self, tailer: Tailer, batch: TailBatch, extra_cursors: dict[str, Any]) -> None:
         parser = self._parser(tailer, batch)
         events: list[Event] = []
         for number, text in batch.lines:

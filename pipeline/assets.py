@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from settings.inventory import Inventory
 
-CACHE_SIZE = 65536
+CACHE_SIZE = 16384  # addresses remembered (the pipeline also caches per address pair); bounded for memory
 
 
 @dataclass(frozen=True, slots=True)

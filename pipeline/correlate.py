@@ -16,66 +16,96 @@ Closed incidents:
 * ``false_positive``: never joined, never reopened: a new event makes a new incident, so an officer's
   "false positive" call never hides a later, real attack behind a closed record.
 
-Per batch: one query loads every candidate incident of the batch's keys, events are assigned in
-time order in memory, then new incidents are inserted (one executemany with RETURNING) and touched
-ones updated (one executemany).
+Per batch: one query reads the candidates' versions (id, key, status, count, ``updated_at``) for all
+of the batch's keys; incidents cached from earlier batches are used when their version is unchanged,
+the rest are loaded whole in a second query (often empty). Keys are independent, so events are
+grouped by key and each key's events applied in time order in memory; then new incidents are inserted (one executemany) and touched ones updated (one
+executemany). Rows travel as lists in ``events_write`` column order, not dicts: at tens of thousands
+of events a second the dicts and their conversions were a large share of the batch.
 """
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection
 
+from pipeline.encode import to_json as dumps
 from settings.app_settings import IncidentRules
 from store import events_write
-from pipeline.encode import to_json as dumps
 from store.db import loads
 
 MAX_SOURCES = 20
 MAX_TARGETS = 20
 MAX_INDICATORS = 100
-CACHE_SIZE = 20_000  # decoded incidents kept between batches, checked against the store before use
+CACHE_SIZE = 10_000  # decoded incidents kept between batches (~10-20 MB), checked against the store before use
+KEY_MEMO_SIZE = 20_000
 _JSON_FIELDS = ("sources", "targets", "techniques", "indicator_ids")
+_SOURCES, _TARGETS, _TECHNIQUES, _INDICATORS = 1, 2, 4, 8
+_OPEN = frozenset(events_write.OPEN_STATUSES)
+_BY_TS = itemgetter(0)  # ``changed`` bits: JSON to re-encode
+
+_COL = {name: index for index, name in enumerate(events_write.EVENT_COLUMNS)}
+TS, SEVERITY, SCORE, EXPLAIN = _COL["ts"], _COL["severity"], _COL["score"], _COL["score_explain"]
+SRC_IP, DST_IP, SRC_COUNTRY = _COL["src_ip"], _COL["dst_ip"], _COL["src_country"]
+SITE, SECTOR, ASSET, ZONE = _COL["site"], _COL["sector"], _COL["asset"], _COL["zone"]
+SIGNATURE, SIGNATURE_ID, CATEGORY, KIND = _COL["signature"], _COL["signature_id"], _COL["category"], _COL["kind"]
+INCIDENT_ID = _COL["incident_id"]
+
+#: One incident-worthy event of a batch: its row (a list in ``EVENT_COLUMNS`` order, ``incident_id``
+#: set here), whether the target is the destination, its technique ids and its indicator ids.
+Member = tuple[list[Any], bool, tuple[str, ...], list[int]]
 
 
-@dataclass(eq=False)  # identity, not field equality: two incidents may look alike
 class IncidentState:
-    """One incident while a batch is applied to it."""
+    """One incident while a batch is applied to it (compared and hashed by identity)."""
 
-    id: int | None
-    group_key: str
-    status: str
-    title: str
-    signature: str | None
-    signature_id: str | None
-    category: str | None
-    first_seen: int
-    last_seen: int
-    event_count: int = 0
-    severity: int = 0
-    score: int = 0
-    score_explain: str | None = None
-    src_ip: str | None = None
-    src_country: str | None = None
-    site: str | None = None
-    sector: str | None = None
-    sources: list[str] = field(default_factory=list)
-    targets: list[dict[str, Any]] = field(default_factory=list)
-    techniques: set[str] = field(default_factory=set)
-    indicator_ids: set[int] = field(default_factory=set)
-    touched: bool = False
-    reopened_from: str | None = None
-    # JSON columns as loaded, decoded only when an event joins, re-encoded only when they changed:
-    # a batch loads many candidates and most of their lists never change.
-    stored_json: dict[str, str | None] = field(default_factory=dict)
-    decoded: bool = True
-    changed: set[str] = field(default_factory=set)
-    target_ips: set[str] = field(default_factory=set)
-    updated_at: int | None = None
+    __slots__ = (
+        "id", "group_key", "status", "title", "signature", "signature_id", "category", "first_seen", "last_seen",
+        "event_count", "severity", "score", "score_explain", "src_ip", "src_country", "site", "sector", "sources",
+        "targets", "techniques", "indicator_ids", "target_ips", "touched", "reopened_from", "stored_json",
+        "decoded", "changed", "updated_at",
+    )
+
+    def __init__(self, id: int | None, group_key: str, status: str, title: str, signature: str | None,
+                 signature_id: str | None, category: str | None, first_seen: int, last_seen: int,
+                 event_count: int = 0, severity: int = 0, score: int = 0, score_explain: str | None = None,
+                 src_ip: str | None = None, src_country: str | None = None, site: str | None = None,
+                 sector: str | None = None, stored_json: list[str | None] | None = None,
+                 updated_at: int | None = None) -> None:
+        self.id = id
+        self.group_key = group_key
+        self.status = status
+        self.title = title
+        self.signature = signature
+        self.signature_id = signature_id
+        self.category = category
+        self.first_seen = first_seen
+        self.last_seen = last_seen
+        self.event_count = event_count
+        self.severity = severity
+        self.score = score
+        self.score_explain = score_explain
+        self.src_ip = src_ip
+        self.src_country = src_country
+        self.site = site
+        self.sector = sector
+        self.touched = False
+        self.reopened_from: str | None = None
+        self.changed = 0
+        self.updated_at = updated_at
+        # JSON columns as loaded (sources, targets, techniques, indicator_ids), decoded only when an
+        # event joins, re-encoded only when they changed: most candidates' lists never change.
+        self.stored_json: list[str | None] = stored_json or [None, None, None, None]
+        self.decoded = stored_json is None
+        self.sources: list[str] = []
+        self.targets: list[dict[str, Any]] = []
+        self.techniques: set[str] = set()
+        self.indicator_ids: set[int] = set()
+        self.target_ips: set[str] = set()
 
     @property
     def version(self) -> tuple[Any, ...]:
@@ -89,16 +119,17 @@ class IncidentState:
             signature_id=row.signature_id, category=row.category, first_seen=row.first_seen,
             last_seen=row.last_seen, event_count=row.event_count, severity=row.severity, score=row.score,
             score_explain=row.score_explain, src_ip=row.src_ip, src_country=row.src_country, site=row.site,
-            sector=row.sector, stored_json={name: getattr(row, name) for name in _JSON_FIELDS}, decoded=False,
+            sector=row.sector, stored_json=[getattr(row, name) for name in _JSON_FIELDS],
             updated_at=row.updated_at,
         )
 
     def _decode(self) -> None:
-        stored, self.decoded = self.stored_json, True
-        self.sources = loads(stored.get("sources"), [])
-        self.targets = loads(stored.get("targets"), [])
-        self.techniques = set(loads(stored.get("techniques"), []))
-        self.indicator_ids = set(loads(stored.get("indicator_ids"), []))
+        sources, targets, techniques, indicator_ids = self.stored_json
+        self.decoded = True
+        self.sources = loads(sources, [])
+        self.targets = loads(targets, [])
+        self.techniques = set(loads(techniques, []))
+        self.indicator_ids = set(loads(indicator_ids, []))
         self.target_ips = {t.get("ip") for t in self.targets}
 
     def distance(self, ts: int) -> int:
@@ -107,68 +138,93 @@ class IncidentState:
             return self.first_seen - ts
         return max(0, ts - self.last_seen)
 
-    def add(self, row: dict[str, Any]) -> None:
+    def add(self, row: list[Any], target_is_dst: bool, techniques: tuple[str, ...], indicator_ids: list[int]) -> None:
         if not self.decoded:
             self._decode()
-        ts = row["ts"]
-        self.first_seen = min(self.first_seen, ts)
-        self.last_seen = max(self.last_seen, ts)
+        ts = row[TS]
+        if ts < self.first_seen:
+            self.first_seen = ts
+        if ts > self.last_seen:
+            self.last_seen = ts
         self.event_count += 1
-        self.severity = max(self.severity, row["severity"])
-        if row["score"] > self.score or self.score_explain is None:
-            self.score = max(self.score, row["score"])
-            self.score_explain = row["score_explain"]
-        src_ip = row["src_ip"]
-        if src_ip and src_ip not in self.sources and len(self.sources) < MAX_SOURCES:
-            self.sources.append(src_ip)
-            self.changed.add("sources")
+        if row[SEVERITY] > self.severity:
+            self.severity = row[SEVERITY]
+        score = row[SCORE]
+        if score > self.score or self.score_explain is None:
+            self.score = max(self.score, score)
+            self.score_explain = row[EXPLAIN]
+        src_ip = row[SRC_IP]
+        sources = self.sources
+        if src_ip and src_ip not in sources and len(sources) < MAX_SOURCES:
+            sources.append(src_ip)
+            self.changed |= _SOURCES
         # The representative source is the only one, when there is only one.
-        self.src_ip = self.sources[0] if len(self.sources) == 1 else None
-        self.src_country = self.src_country or row["src_country"]
-        self.site = self.site or row["site"]
-        self.sector = self.sector or row["sector"]
-        target_ip = row["dst_ip"] if row["target_is_dst"] else row["src_ip"]
+        self.src_ip = sources[0] if len(sources) == 1 else None
+        self.src_country = self.src_country or row[SRC_COUNTRY]
+        self.site = self.site or row[SITE]
+        self.sector = self.sector or row[SECTOR]
+        target_ip = row[DST_IP] if target_is_dst else src_ip
         if target_ip and len(self.targets) < MAX_TARGETS and target_ip not in self.target_ips:
-            self.targets.append({"ip": target_ip, "site": row["site"], "asset": row["asset"], "zone": row["zone"]})
+            self.targets.append({"ip": target_ip, "site": row[SITE], "asset": row[ASSET], "zone": row[ZONE]})
             self.target_ips.add(target_ip)
-            self.changed.add("targets")
-        techniques = row["_techniques"]
+            self.changed |= _TARGETS
         if techniques and not self.techniques.issuperset(techniques):
             self.techniques.update(techniques)
-            self.changed.add("techniques")
-        for indicator_id in row["_indicator_ids"]:
-            if len(self.indicator_ids) >= MAX_INDICATORS:
-                break
-            if indicator_id not in self.indicator_ids:
-                self.indicator_ids.add(indicator_id)
-                self.changed.add("indicator_ids")
+            self.changed |= _TECHNIQUES
+        if indicator_ids:
+            known = self.indicator_ids
+            for indicator_id in indicator_ids:
+                if len(known) >= MAX_INDICATORS:
+                    break
+                if indicator_id not in known:
+                    known.add(indicator_id)
+                    self.changed |= _INDICATORS
         self.touched = True
 
-    def _json(self, name: str, value: Any) -> str | None:
-        if name in self.changed:
-            self.stored_json[name] = dumps(value)
-        return self.stored_json.get(name)
+    def _json_columns(self) -> list[str | None]:
+        """``sources, targets, techniques, indicator_ids`` as JSON, re-encoded only where changed."""
+        stored, changed = self.stored_json, self.changed
+        if changed:
+            if changed & _SOURCES:
+                stored[0] = dumps(self.sources)
+            if changed & _TARGETS:
+                stored[1] = dumps(self.targets)
+            if changed & _TECHNIQUES:
+                stored[2] = dumps(sorted(self.techniques))
+            if changed & _INDICATORS:
+                stored[3] = dumps(sorted(self.indicator_ids))
+            self.changed = 0
+        return stored
 
     def written(self, now_ms: int) -> None:
         """The batch stored this state: it now equals the row, so it can be cached and reused."""
         self.updated_at = now_ms
         self.touched = False
         self.reopened_from = None
-        self.changed.clear()
 
-    def as_row(self, now_ms: int) -> dict[str, Any]:
-        return {
-            "id": self.id, "group_key": self.group_key, "title": self.title, "signature": self.signature,
-            "signature_id": self.signature_id, "category": self.category, "src_ip": self.src_ip,
-            "src_country": self.src_country, "site": self.site, "sector": self.sector,
-            "first_seen": self.first_seen, "last_seen": self.last_seen, "event_count": self.event_count,
-            "severity": self.severity, "score": self.score, "score_explain": self.score_explain,
-            "status": self.status, "targets": self._json("targets", self.targets),
-            "sources": self._json("sources", self.sources),
-            "techniques": self._json("techniques", sorted(self.techniques)),
-            "indicator_ids": self._json("indicator_ids", sorted(self.indicator_ids)),
-            "updated_at": now_ms,
-        }
+    def insert_row(self, now_ms: int) -> list[Any]:
+        """A list in ``events_write.INCIDENT_COLUMNS`` order (``id`` filled in by the insert)."""
+        sources, targets, techniques, indicator_ids = self._json_columns()
+        return [
+            None, self.group_key, self.title, self.signature, self.signature_id, self.category, self.src_ip,
+            self.src_country, self.site, self.sector, self.first_seen, self.last_seen, self.event_count,
+            self.severity, self.score, self.score_explain, self.status, targets, sources, techniques,
+            indicator_ids, now_ms,
+        ]
+
+    def update_row(self, now_ms: int) -> tuple[Any, ...]:
+        """``(*events_write.INCIDENT_UPDATE_FIELDS, id)``."""
+        sources, targets, techniques, indicator_ids = self._json_columns()
+        return (
+            self.status, self.first_seen, self.last_seen, self.event_count, self.severity, self.score,
+            self.score_explain, self.src_ip, self.src_country, self.site, self.sector, targets, sources,
+            techniques, indicator_ids, now_ms, self.id,
+        )
+
+
+assert events_write.INCIDENT_UPDATE_FIELDS == (
+    "status", "first_seen", "last_seen", "event_count", "severity", "score", "score_explain", "src_ip",
+    "src_country", "site", "sector", "targets", "sources", "techniques", "indicator_ids", "updated_at")
 
 
 @dataclass
@@ -178,18 +234,14 @@ class CorrelationResult:
     reopened: int = 0
 
 
-def _without_id(row: dict[str, Any]) -> dict[str, Any]:
-    row.pop("id", None)
-    return row
-
-
-def group_key(row: dict[str, Any], keys: list[str]) -> str:
-    text = "\x1f".join(f"{name}={row.get(name) or ''}" for name in keys)
+def group_key(values: Sequence[Any], keys: Sequence[str]) -> str:
+    """The incident key of an event whose ``keys`` fields hold ``values`` (names included in the hash)."""
+    text = "\x1f".join(f"{name}={value or ''}" for name, value in zip(keys, values))
     return hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def title_of(row: dict[str, Any]) -> str:
-    return row["signature"] or row["category"] or f"{row['kind']} events"
+def title_of(row: list[Any]) -> str:
+    return row[SIGNATURE] or row[CATEGORY] or f"{row[KIND]} events"
 
 
 class Correlator:
@@ -201,51 +253,70 @@ class Correlator:
         # actions, other processes and rolled-back batches all force a reload.
         self._cache: dict[int, IncidentState] = {}
         # Group keys by the tuple of grouped values: hashing each event's values again is wasted work.
-        getter = itemgetter(*rules.group_by)
-        self._key_values: Callable[[dict[str, Any]], Any] = getter
+        self._keys_of = list(rules.group_by)
+        positions = [_COL[name] for name in rules.group_by]
+        getter = itemgetter(*positions)
+        self._key_values = getter if len(positions) > 1 else (lambda row, _i=positions[0]: (row[_i],))
         self._keys: dict[Any, str] = {}
 
-    def assign(self, conn: Connection, rows: list[dict[str, Any]], now_ms: int) -> CorrelationResult:
-        """Set ``incident_id`` on every row (all incident-worthy), creating/updating incidents as needed."""
+    def assign(self, conn: Connection, members: list[Member], now_ms: int) -> CorrelationResult:
+        """Set ``incident_id`` on every member's row, creating/updating incidents as needed."""
         result = CorrelationResult()
-        if not rows:
+        if not members:
             return result
-        values_of, memo = self._key_values, self._keys
-        for row in rows:
+        values_of, memo, names = self._key_values, self._keys, self._keys_of
+        # Keys are independent, so each key's events are applied in time order, key after key.
+        by_key: dict[str, list[tuple[int, Member]]] = {}
+        since = None
+        for member in members:
+            row = member[0]
             values = values_of(row)
             key = memo.get(values)
             if key is None:
-                if len(memo) >= CACHE_SIZE:
+                if len(memo) >= KEY_MEMO_SIZE:
                     memo.clear()
-                key = memo[values] = group_key(row, self.rules.group_by)
-            row["_key"] = key
-        since = min(row["ts"] for row in rows) - self.window_ms
-        candidates = self._candidates(conn, sorted({r["_key"] for r in rows}), since)
+                key = memo[values] = group_key(values, names)
+            ts = row[TS]
+            if since is None or ts < since:
+                since = ts
+            group = by_key.get(key)
+            if group is None:
+                by_key[key] = [(ts, member)]
+            else:
+                group.append((ts, member))
+        candidates = self._candidates(conn, sorted(by_key), since - self.window_ms)
 
         created: list[IncidentState] = []
-        members: list[tuple[dict[str, Any], IncidentState]] = []
-        for row in sorted(rows, key=lambda r: r["ts"]):
-            ts, states = row["ts"], candidates.setdefault(row["_key"], [])
-            state = self._pick(states, ts)
-            if state is None:
-                state = IncidentState(
-                    id=None, group_key=row["_key"], status="new", title=title_of(row), signature=row["signature"],
-                    signature_id=row["signature_id"], category=row["category"], first_seen=ts, last_seen=ts,
-                )
-                states.append(state)
-                created.append(state)
-            state.add(row)
-            members.append((row, state))
+        touched: list[IncidentState] = []  # existing incidents this batch changed
+        pick, by_ts = self._pick, _BY_TS
+        for key, group in by_key.items():
+            if len(group) > 1:
+                group.sort(key=by_ts)  # stable: events of the same time keep their order
+            states = candidates.get(key)
+            if states is None:
+                states = candidates[key] = []
+            for ts, member in group:
+                row = member[0]
+                state = pick(states, ts) if states else None
+                if state is None:
+                    state = IncidentState(
+                        id=None, group_key=key, status="new", title=title_of(row), signature=row[SIGNATURE],
+                        signature_id=row[SIGNATURE_ID], category=row[CATEGORY], first_seen=ts, last_seen=ts,
+                    )
+                    states.append(state)
+                    created.append(state)
+                elif not state.touched and state.id is not None:
+                    touched.append(state)
+                state.add(row, member[1], member[2], member[3])
+                row[INCIDENT_ID] = state  # replaced by the id once new incidents are numbered
 
-        # Existing incidents this batch touched (the new ones have no id yet).
-        touched = [s for states in candidates.values() for s in states if s.touched and s.id is not None]
         if created:
-            ids = events_write.insert_incidents(conn, [_without_id(s.as_row(now_ms)) for s in created])
+            ids = events_write.insert_incident_rows(conn, [s.insert_row(now_ms) for s in created])
             for state, new_id in zip(created, ids):
                 state.id = new_id
             result.new = len(created)
         if touched:
-            events_write.update_incidents(conn, [s.as_row(now_ms) for s in touched])
+            events_write.update_incident_rows(conn, [s.update_row(now_ms) for s in touched])
             result.updated = len(touched)
         reopened = [s for s in touched if s.reopened_from]
         if reopened:
@@ -255,35 +326,46 @@ class Correlator:
                 for s in reopened
             ])
             result.reopened = len(reopened)
-        for row, state in members:
-            row["incident_id"] = state.id
-        if len(self._cache) + len(created) > CACHE_SIZE:
-            self._cache.clear()
-        for state in (*touched, *created):
+        for group in by_key.values():
+            for _, member in group:
+                row = member[0]
+                row[INCIDENT_ID] = row[INCIDENT_ID].id
+        cache = self._cache
+        if len(cache) + len(created) + len(touched) > CACHE_SIZE:
+            cache.clear()
+        for state in touched:
             state.written(now_ms)
-            self._cache[state.id] = state
+            cache[state.id] = state
+        for state in created:
+            state.written(now_ms)
+            cache[state.id] = state
         return result
 
     def _candidates(self, conn: Connection, keys: list[str], since: int) -> dict[str, list[IncidentState]]:
         """Incidents of these keys seen since ``since``: from the cache when unchanged, else loaded."""
         heads = events_write.load_incident_heads(conn, keys, since)
-        cached: dict[int, IncidentState] = {}
+        cache = self._cache
+        found: dict[int, IncidentState] = {}
         stale = []
         for head in heads:
-            state = self._cache.get(head.id)
+            state = cache.get(head.id)
             if state is not None and state.version == (head.group_key, head.updated_at, head.event_count, head.status):
-                cached[head.id] = state
+                found[head.id] = state
             else:
                 stale.append(head.id)
         for row in events_write.load_incidents(conn, stale):
-            cached[row.id] = IncidentState.from_row(row)
+            found[row.id] = IncidentState.from_row(row)
         candidates: dict[str, list[IncidentState]] = {}
         for head in heads:
-            candidates.setdefault(head.group_key, []).append(cached[head.id])
+            candidates.setdefault(head.group_key, []).append(found[head.id])
         return candidates
 
     def _pick(self, states: list[IncidentState], ts: int) -> IncidentState | None:
         window = self.window_ms
+        if len(states) == 1:  # the common case: one incident per key in reach, open and within the window
+            only = states[0]
+            if only.status in _OPEN and only.first_seen - window <= ts <= only.last_seen + window:
+                return only
         best: IncidentState | None = None
         for state in states:
             if state.status in events_write.OPEN_STATUSES and state.distance(ts) <= window:

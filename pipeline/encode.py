@@ -34,6 +34,10 @@ else:  # pragma: no cover
     _fast = _ENCODE
 
 
+encode = _fast
+"""Compact JSON text of any value (``to_json`` without the empty-value rule)."""
+
+
 def to_json(value: object) -> str | None:
     """Compact JSON text, or ``None`` for ``None`` and empty containers (nothing to store)."""
     return _fast(value) if value else None

@@ -34,7 +34,7 @@ from store.schema import indicators, sightings
 
 REFRESH_CHECK_MS = 10_000
 MATCHED_TYPES = ("ipv4", "ipv6", "cidr", "domain", "url", "md5", "sha1", "sha256", "ja3")
-CACHE_SIZE = 65536
+CACHE_SIZE = 16384  # addresses remembered (the pipeline also caches per address pair); bounded for memory
 DEFAULT_PORTS = {"http": ":80", "https": ":443", "ftp": ":21"}
 _BITS = {4: 32, 6: 128}
 
@@ -155,11 +155,25 @@ class IndicatorIndex:
         """All indicators the event's addresses, domain, URL, file hash and JA3 match; ``None`` when none."""
         if not self.size:
             return None
+        found = self.match_addresses(event.src_ip, event.dst_ip) + self.match_application(event)
+        return IndicatorMatch(found) if found else None
+
+    def match_addresses(self, src_ip: str | None, dst_ip: str | None) -> tuple[tuple[str, Hit], ...]:
+        """``(field, hit)`` for the source, then the destination address (the pipeline caches this per pair)."""
+        if not (self.ips or self._lengths[4] or self._lengths[6]):
+            return ()
+        found: tuple[tuple[str, Hit], ...] = ()
+        if src_ip:
+            found = tuple(("src_ip", hit) for hit in self.match_ip(src_ip))
+        if dst_ip:
+            found += tuple(("dst_ip", hit) for hit in self.match_ip(dst_ip))
+        return found
+
+    def match_application(self, event: Event) -> tuple[tuple[str, Hit], ...]:
+        """``(field, hit)`` for the domain, URL, file hash and JA3, in that order; ``()`` for most events."""
+        if not (event.domain or event.url or event.file_hash or event.ja3):
+            return ()
         found: list[tuple[str, Hit]] = []
-        if event.src_ip:
-            found.extend(("src_ip", hit) for hit in self.match_ip(event.src_ip))
-        if event.dst_ip:
-            found.extend(("dst_ip", hit) for hit in self.match_ip(event.dst_ip))
         if event.domain and self.domains:
             found.extend(("domain", hit) for hit in self.match_domain(event.domain))
         if event.url and self.urls:
@@ -174,7 +188,7 @@ class IndicatorIndex:
             hit = self.ja3.get(event.ja3.lower())
             if hit is not None:
                 found.append(("ja3", hit))
-        return IndicatorMatch(tuple(found)) if found else None
+        return tuple(found)
 
 
 EMPTY_INDEX = IndicatorIndex(())

@@ -5,8 +5,14 @@ cursor in the same one), so a batch is stored whole or not at all. Per batch it 
 handful of statements whatever its size: the dedupe lookup, the incident candidates, one
 executemany each for new incidents, incident updates, events and rollups.
 
-Dedupe: by ``Event.content_hash`` within the batch and against the store, before anything is
+Dedupe: by ``Event.content_hash`` within the batch, and by ``(ts, content_hash)`` against the store
+(the same raw line always parses to the same ts; see ``store/schema.py``), before anything is
 counted, so a replayed file never inserts an event twice nor inflates an incident's count.
+
+Speed (``bench/bench_ingest.py``, ``docs/pipeline.md`` "Performance notes"): rows are lists in
+``events_write.EVENT_COLUMNS`` order handed to the driver's executemany; what an event takes from its
+addresses (GeoIP, inventory, address indicators, target choice) is computed once per address pair;
+scores and their JSON are memoised; the cyclic GC is paused for the batch (``gc_paused``).
 
 Which events make incidents (``config/scoring.yaml`` ``incidents``): the kinds listed (alerts,
 anomalies, drops, notices, intel hits), any indicator hit, and anything scoring at ``min_level``
@@ -20,30 +26,97 @@ the inventory, else the source when that is (our asset talking out, e.g. beaconi
 from __future__ import annotations
 
 import gc
-from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import islice
+from typing import Any
 
 from sqlalchemy import Connection
 
-from pipeline.assets import AssetIndex
+from pipeline.assets import OUTSIDE, AssetIndex, Location
 from pipeline.attack import AttackTagger, load_map
 from pipeline.correlate import Correlator
-from pipeline.encode import to_json as _json
+from pipeline.encode import encode as _encode, to_json as _json
 from pipeline.exposure import KevExposure
-from pipeline.geoip import GeoIP
-from pipeline.indicators import IndicatorMatcher
+from pipeline.geoip import GeoInfo, GeoIP
+from pipeline.indicators import Hit, IndicatorMatch, IndicatorMatcher
 from pipeline.scoring import Scorer, load_scoring
 from settings.loader import Config, ConfigError
 from settings.scoring import ScoringConfig
 from store import events_write
 from store.db import Store, now_ms as wall_clock_ms, to_ms
-from store.records import Event, Severity
+from store.records import Event, Severity, content_hash
 
 MINUTE_MS = 60_000
 MEMO_SIZE = 16384
-# Keys the correlator reads from an event row and that are not columns; dropped before the insert.
-_TRANSIENT = ("target_is_dst", "_techniques", "_indicator_ids", "_key")
+PAIR_CACHE_SIZE = 16384     # (source, destination) enrichments kept (~8 MB when full)
+ADDRESS_CACHE_SIZE = 16384  # per-address GeoIP + location + indicator hits, shared by the pairs
+
+
+
+
+def _make_room(cache: dict, size: int) -> None:
+    """Bound a cache: when full, forget the half inserted first (dicts keep insertion order). Cheaper
+    than an LRU on every hit, and unlike clearing it keeps what a scan is still working through."""
+    if len(cache) >= size:
+        for key in list(islice(cache, size // 2)):
+            del cache[key]
+
+
+_SENSOR_LEVEL: dict[Any, int | None] = {None: None, **{level: int(level) for level in Severity}}
+# Scores that name the source address (IT→OT from outside the inventory) are memoised with this mark
+# in place of the address, and the address is written into the memoised JSON per event.
+_SRC_MARK = "\x00source\x00"
+_SRC_MARK_JSON = _encode(_SRC_MARK)[1:-1]
+_NO_ADDRESS: tuple[Any, Location, tuple] = (None, OUTSIDE, ())
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector for one batch (parse + ingest), then restore it.
+
+    A batch allocates tens of thousands of small acyclic objects (events, dicts, rows); meanwhile the
+    collector would walk every live container again and again, the pipeline's caches included
+    (measured: a third of the batch time). Nothing in a batch makes cycles, so pausing is safe; what
+    the batch leaves behind is collected after it as usual.
+    """
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
+
+
+class _Pair:
+    """Everything an event's enrichment takes from its two addresses, computed once per pair.
+
+    ``columns`` are the row's ``site`` … ``dst_country`` values in ``events_write.EVENT_COLUMNS``
+    order (they are contiguous there); ``score_part`` is the pair's share of the score memo key.
+    """
+
+    __slots__ = ("columns", "target", "src", "target_is_dst", "ip_hits", "score_part", "rollup", "src_text")
+
+    def __init__(self, columns: tuple[Any, ...], target: Location, src: Location, target_is_dst: bool,
+                 ip_hits: tuple[tuple[str, Hit], ...], score_part: tuple[Any, ...], rollup: tuple[str, str, str],
+                 src_text: str | None):
+        self.src_text = src_text
+        self.columns = columns
+        self.target = target
+        self.src = src
+        self.target_is_dst = target_is_dst
+        self.ip_hits = ip_hits
+        self.score_part = score_part
+        self.rollup = rollup
+
+
+_COL = {name: index for index, name in enumerate(events_write.EVENT_COLUMNS)}
+_PAIR_FIRST, _PAIR_LAST = _COL["site"], _COL["dst_country"]
+assert events_write.EVENT_COLUMNS[_PAIR_FIRST:_PAIR_LAST + 1] == (
+    "site", "sector", "zone", "zone_kind", "asset", "src_site", "src_zone", "src_zone_kind", "src_scope",
+    "src_country", "src_asn", "dst_country")
 
 
 @dataclass
@@ -81,9 +154,11 @@ class EventPipeline:
         self.exposure = KevExposure(self.assets.assets_by_id.values())
         self.attack = AttackTagger(attack_map)
         self.correlator = Correlator(config.settings.incidents)
-        # Events repeat the same few scores and technique sets: their JSON is memoised.
+        # Events repeat the same few scores, technique sets and address pairs: all memoised.
         self._scores: dict[tuple, tuple] = {}
         self._techniques_json: dict[tuple[str, ...], str | None] = {}
+        self._pairs: dict[tuple[str | None, str | None], _Pair] = {}
+        self._addresses: dict[str, tuple[GeoInfo | None, Location, tuple[Hit, ...]]] = {}
 
     def refresh(self, conn: Connection, now_ms: int | None = None, *, force: bool = False) -> None:
         """Pick up indicator and advisory changes (cheap when nothing changed or not yet due).
@@ -95,6 +170,8 @@ class EventPipeline:
         changed = self.exposure.refresh(conn, now_ms, force=force) or changed
         if changed:
             self._scores.clear()  # memoised scores name indicators and known-exploited CVEs
+            self._pairs.clear()   # cached pairs and addresses hold their address indicator hits
+            self._addresses.clear()
 
     def ingest(self, conn: Connection, events: Sequence[Event], now_ms: int) -> IngestResult:
         """Dedupe, enrich, score, correlate and store one batch inside the caller's transaction.
@@ -103,110 +180,137 @@ class EventPipeline:
         """
         if not events:
             return IngestResult(0, 0, 0, 0, None)
-        # A batch allocates tens of thousands of small acyclic dicts and tuples; the cyclic garbage
-        # collector would walk every live container again and again meanwhile (measured: a third of
-        # the batch time). Nothing here makes cycles, so it is paused for the batch and restored.
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
+        with gc_paused():  # callers that parse the batch should pause it around the parsing too
             return self._ingest(conn, events, now_ms)
-        finally:
-            if collecting:
-                gc.enable()
 
     def _ingest(self, conn: Connection, events: Sequence[Event], now_ms: int) -> IngestResult:
         self.refresh(conn, now_ms)
 
-        unique: dict[str, Event] = {}
-        for event in events:
-            unique.setdefault(event.content_hash, event)
-        hashes = list(unique)
-        known = events_write.existing_hashes(conn, hashes)
-        newest = max(to_ms(e.ts) for e in events)
+        # Identity: (ts, content hash). The same raw line always parses to the same ts, so a stored
+        # duplicate has the batch event's ts; only events no newer than the newest stored one can be
+        # duplicates, and a batch past it (a tail keeping up) needs no look-up at all.
+        stamps = [to_ms(event.ts) for event in events]
+        newest, oldest = max(stamps), min(stamps)
+        unique: dict[str, tuple[Event, int]] = {}
+        for event, ts in zip(events, stamps):
+            unique.setdefault(content_hash(event.sensor, event.raw), (event, ts))
+        known: set[str] = set()
+        stored_newest = events_write.newest_event_ts(conn)
+        if stored_newest is not None and oldest <= stored_newest:
+            known = events_write.existing_keys(
+                conn, [(ts, h) for h, (_, ts) in unique.items() if ts <= stored_newest])
 
-        rows = []
-        incident_rows = []
-        rollup: Counter[tuple[int, int, str, str, str]] = Counter()
-        for content_hash in hashes:
-            if content_hash in known:
+        rows: list[list[Any]] = []
+        members: list[tuple[list[Any], bool, tuple[str, ...], list[int]]] = []
+        rollup: dict[tuple[int, int, tuple[str, str, str]], int] = {}
+        pairs, scores, techniques_json = self._pairs, self._scores, self._techniques_json
+        index = self.indicators.index
+        # Domain, URL, hash and JA3 indicators are looked up only when the index has any of them.
+        application = bool(index.domains or index.urls or index.hashes or index.ja3)
+        techniques_of = self.attack.techniques
+        incident_kinds = self.incident_kinds
+        sensor_level = _SENSOR_LEVEL
+        for h, (event, ts) in unique.items():
+            if h in known:
                 continue
-            row = self._row(unique[content_hash], content_hash, now_ms)
+            src_ip, dst_ip = event.src_ip, event.dst_ip
+            pair = pairs.get((src_ip, dst_ip))
+            if pair is None:
+                pair = self._pair(src_ip, dst_ip)
+            hits = pair.ip_hits
+            if application and (event.domain or event.url or event.file_hash or event.ja3):
+                hits = hits + index.match_application(event)
+            score_key = (event.sensor_severity, hits, pair.score_part, event.ics_function)
+            memo = scores.get(score_key)
+            if memo is None:
+                memo = self._score(event, pair, hits, score_key)
+            level, points, explain, indicator_ids, indicator_json, worthy, marked = memo
+            if marked:
+                explain = explain.replace(_SRC_MARK_JSON, pair.src_text)
+            techniques = techniques_of(event)
+            tech_json = techniques_json.get(techniques, "")
+            if tech_json == "":
+                if len(techniques_json) >= MEMO_SIZE:
+                    techniques_json.clear()
+                tech_json = techniques_json[techniques] = _json(list(techniques))
+            extra = event.extra
+            row = [
+                ts, event.sensor, event.kind, src_ip, event.src_port, dst_ip, event.dst_port, event.proto,
+                event.app_proto, event.signature_id, event.signature, event.category,
+                sensor_level[event.sensor_severity], level, points, explain, event.action, event.domain,
+                event.url, event.file_hash, event.ja3, event.ics_function, *pair.columns, indicator_json,
+                tech_json, None, _encode(extra) if extra else None, event.raw, h, now_ms,
+            ]
             rows.append(row)
-            if "_key" in row:
-                incident_rows.append(row)
-            ts = row["ts"]
-            rollup[(ts - ts % MINUTE_MS, row["severity"], row["site"] or "", row["sector"] or "",
-                    row["src_country"] or "")] += 1
+            if worthy or event.kind in incident_kinds:
+                members.append((row, pair.target_is_dst, techniques, indicator_ids))
+            where = (ts - ts % MINUTE_MS, level, pair.rollup)
+            rollup[where] = rollup.get(where, 0) + 1
 
-        correlation = self.correlator.assign(conn, incident_rows, now_ms)
-        for row in incident_rows:
-            for key in _TRANSIENT:
-                del row[key]
-        events_write.insert_events(conn, rows)
-        events_write.upsert_rollups(conn, rollup)
+        correlation = self.correlator.assign(conn, members, now_ms)
+        events_write.insert_event_rows(conn, rows)
+        events_write.upsert_rollups(conn, {(minute, level, *where): n for (minute, level, where), n in rollup.items()})
         return IngestResult(
             accepted=len(rows), duplicates=len(events) - len(rows), incidents_new=correlation.new,
             incidents_updated=correlation.updated, newest_ts=newest,
         )
 
-    def _row(self, event: Event, content_hash: str, now_ms: int) -> dict:
-        """Enrich and score one event into its ``events`` row (plus transient keys when incident-worthy)."""
-        src_ip, dst_ip = event.src_ip, event.dst_ip
-        src_geo = self.geoip.lookup(src_ip) if src_ip else None
-        dst_geo = self.geoip.lookup(dst_ip) if dst_ip else None
-        src_loc = self.assets.locate(src_ip)
-        dst_loc = self.assets.locate(dst_ip)
+    def _pair(self, src_ip: str | None, dst_ip: str | None) -> _Pair:
+        """GeoIP, inventory location, target choice and address indicator hits of one address pair."""
+        src_geo, src_loc, src_hits = self._address(src_ip) if src_ip else _NO_ADDRESS
+        dst_geo, dst_loc, dst_hits = self._address(dst_ip) if dst_ip else _NO_ADDRESS
         if dst_loc.known or not src_loc.known:
             target, target_is_dst = dst_loc, True
         else:
             target, target_is_dst = src_loc, False
-        match = self.indicators.match(event)
-        techniques = self.attack.techniques(event)
         asset = target.asset
-        # The score is a function of these inputs alone; events repeat them, so it is memoised with
-        # its JSON. The source address only matters when it is named in an IT→OT reason.
+        src_country = src_geo.country if src_geo else None
+        columns = (
+            target.site, target.sector, target.zone_name, target.zone_kind, asset.asset_id if asset else None,
+            src_loc.site, src_loc.zone_name, src_loc.zone_kind,
+            src_geo.scope if src_geo else None, src_country, src_geo.asn if src_geo else None,
+            dst_geo.country if dst_geo else None,
+        )
+        # The score is a function of the pair's locations alone; the source address only matters when
+        # it is named in an IT→OT reason, and then only in the text (see ``_SRC_MARK``).
         outside_into_ot = target_is_dst and src_loc.zone is None and target.zone_kind == "OT"
-        score_key = (event.sensor_severity, match.hits if match else None, target, src_loc, target_is_dst,
-                     event.ics_function, src_ip if outside_into_ot else None)
-        memo = self._scores.get(score_key)
-        if memo is None:
-            score = self.scorer.score(
-                sensor_severity=event.sensor_severity, match=match, target=target, src=src_loc, src_ip=src_ip,
-                target_is_dst=target_is_dst, ics_function=event.ics_function,
-                known_exploited=self.exposure.for_asset(asset.asset_id) if asset else (),
-            )
-            if len(self._scores) >= MEMO_SIZE:
-                self._scores.clear()
-            memo = self._scores[score_key] = (score, _json(score.explain()))
-        score, explain = memo
-        indicator_ids = match.ids if match else []
-        techniques_json = self._techniques_json.get(techniques, "")
-        if techniques_json == "":
-            techniques_json = self._techniques_json[techniques] = _json(list(techniques))
-        row = {
-            "ts": to_ms(event.ts), "sensor": event.sensor, "kind": event.kind,
-            "src_ip": src_ip, "src_port": event.src_port, "dst_ip": dst_ip, "dst_port": event.dst_port,
-            "proto": event.proto, "app_proto": event.app_proto, "signature_id": event.signature_id,
-            "signature": event.signature, "category": event.category,
-            "sensor_severity": int(event.sensor_severity) if event.sensor_severity is not None else None,
-            "severity": int(score.level), "score": score.points, "score_explain": explain,
-            "action": event.action, "domain": event.domain, "url": event.url, "file_hash": event.file_hash,
-            "ja3": event.ja3, "ics_function": event.ics_function,
-            "site": target.site, "sector": target.sector, "zone": target.zone_name, "zone_kind": target.zone_kind,
-            "asset": asset.asset_id if asset else None,
-            "src_site": src_loc.site, "src_zone": src_loc.zone_name, "src_zone_kind": src_loc.zone_kind,
-            "src_scope": src_geo.scope if src_geo else None,
-            "src_country": src_geo.country if src_geo else None, "src_asn": src_geo.asn if src_geo else None,
-            "dst_country": dst_geo.country if dst_geo else None,
-            "indicator_ids": _json(indicator_ids), "techniques": techniques_json,
-            "incident_id": None, "extra": _json(event.extra), "raw": event.raw, "content_hash": content_hash,
-            "ingested_at": now_ms,
-        }
-        if (event.kind in self.incident_kinds or score.level >= self.incident_min_level
-                or (match is not None and self.policy.on_indicator_hit)):
-            row["target_is_dst"] = target_is_dst
-            row["_techniques"] = techniques
-            row["_indicator_ids"] = indicator_ids
-            row["_key"] = None  # set by the correlator
-        return row
+        score_part = (target, src_loc, target_is_dst, outside_into_ot)
+        src_text = _encode(src_ip or "an unknown source")[1:-1] if outside_into_ot else None
+        ip_hits: tuple[tuple[str, Hit], ...] = ()
+        if src_hits or dst_hits:  # the order ``IndicatorIndex.match`` gives: source first
+            ip_hits = tuple(("src_ip", hit) for hit in src_hits) + tuple(("dst_ip", hit) for hit in dst_hits)
+        pair = _Pair(columns, target, src_loc, target_is_dst, ip_hits, score_part,
+                     (target.site or "", target.sector or "", src_country or ""), src_text)
+        _make_room(self._pairs, PAIR_CACHE_SIZE)
+        self._pairs[(src_ip, dst_ip)] = pair
+        return pair
 
+    def _address(self, ip: str) -> tuple[GeoInfo | None, Location, tuple[Hit, ...]]:
+        """GeoIP, inventory location and indicator hits of one address (cached: pairs share addresses)."""
+        found = self._addresses.get(ip)
+        if found is None:
+            index = self.indicators.index
+            found = (self.geoip.lookup(ip), self.assets.locate(ip), index.match_ip(ip) if index.size else ())
+            _make_room(self._addresses, ADDRESS_CACHE_SIZE)
+            self._addresses[ip] = found
+        return found
+
+    def _score(self, event: Event, pair: _Pair, hits: tuple[tuple[str, Hit], ...], key: tuple) -> tuple:
+        """Score, its JSON, the indicator ids and whether the level or hits alone make it incident-worthy."""
+        match = IndicatorMatch(hits) if hits else None
+        asset = pair.target.asset
+        score = self.scorer.score(
+            sensor_severity=event.sensor_severity, match=match, target=pair.target, src=pair.src,
+            src_ip=_SRC_MARK if pair.src_text is not None else event.src_ip, target_is_dst=pair.target_is_dst,
+            ics_function=event.ics_function,
+            known_exploited=self.exposure.for_asset(asset.asset_id) if asset else (),
+        )
+        indicator_ids = match.ids if match else []
+        worthy = score.level >= self.incident_min_level or (match is not None and self.policy.on_indicator_hit)
+        if len(self._scores) >= MEMO_SIZE:
+            self._scores.clear()
+        explain = _json(score.explain())
+        marked = explain is not None and _SRC_MARK_JSON in explain
+        memo = self._scores[key] = (int(score.level), score.points, explain, indicator_ids,
+                                    _json(indicator_ids), worthy, marked)
+        return memo

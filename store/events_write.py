@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from operator import itemgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Table, bindparam, func, insert, select, tuple_, update
 
@@ -44,6 +44,17 @@ _INSERT_EVENTS = (f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) "
                   f"VALUES ({', '.join('?' * len(EVENT_COLUMNS))})")
 
 
+def _fetchall(conn: Connection, sql: str, parameters: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    """Plain tuples from the DB-API cursor of this connection (inside its transaction): SQLAlchemy's
+    result rows, fetched one at a time, cost more than the SQLite queries the ingest path runs."""
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(sql, parameters)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
+
+
 def newest_event_ts(conn: Connection) -> int | None:
     """``max(events.ts)``: one look-up at the end of the ``(ts, content_hash)`` index."""
     return conn.execute(select(func.max(events.c.ts))).scalar()
@@ -62,7 +73,7 @@ def existing_keys(conn: Connection, keys: Sequence[tuple[int, str]]) -> set[str]
             chunk = keys[start:start + CHUNK]
             sql = (f"WITH k(ts, h) AS (VALUES {', '.join('(?, ?)' for _ in chunk)}) "
                    "SELECT e.content_hash FROM k JOIN events AS e ON e.ts = k.ts AND e.content_hash = k.h")
-            found.update(row[0] for row in conn.exec_driver_sql(sql, tuple(v for pair in chunk for v in pair)))
+            found.update(row[0] for row in _fetchall(conn, sql, tuple(v for pair in chunk for v in pair)))
         return found
     for start in range(0, len(keys), CHUNK):
         chunk = keys[start:start + CHUNK]
@@ -76,7 +87,13 @@ def insert_event_rows(conn: Connection, rows: Sequence[Sequence[Any]]) -> None:
     if not rows:
         return
     if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql(_INSERT_EVENTS, rows)
+        # The DB-API cursor of this connection, inside its transaction: it takes the pipeline's lists
+        # as they are (SQLAlchemy's ``exec_driver_sql`` wants tuples, a copy of every row).
+        cursor = conn.connection.cursor()
+        try:
+            cursor.executemany(_INSERT_EVENTS, rows)
+        finally:
+            cursor.close()
         return
     conn.execute(insert(events), [dict(zip(EVENT_COLUMNS, row)) for row in rows])
 
@@ -128,10 +145,25 @@ def _tuple_getter(columns: Sequence[str]) -> Callable[[Mapping[str, Any]], tuple
 _prepared: dict[tuple[str, tuple[str, ...]], tuple[str, Callable[[Mapping[str, Any]], tuple[Any, ...]]]] = {}
 
 
+class IncidentHead(NamedTuple):
+    id: int
+    group_key: str
+    status: str
+    event_count: int
+    updated_at: int
+
+
 def load_incident_heads(conn: Connection, keys: Sequence[str], since_ms: int) -> list[Any]:
     """``id, group_key, status, event_count, updated_at`` of the incidents of these group keys whose
     ``last_seen`` is at or after ``since_ms`` (open or closed): what the correlator checks its cache with."""
     found: list[Any] = []
+    if conn.dialect.name == "sqlite":  # plain SQL: SQLAlchemy's expanding IN and Row objects cost more than the query
+        for start in range(0, len(keys), CHUNK):
+            chunk = keys[start:start + CHUNK]
+            found.extend(map(IncidentHead._make, _fetchall(
+                conn, "SELECT id, group_key, status, event_count, updated_at FROM incidents "
+                f"WHERE group_key IN ({', '.join('?' * len(chunk))}) AND last_seen >= ?", (*chunk, since_ms))))
+        return found
     columns = (incidents.c.id, incidents.c.group_key, incidents.c.status, incidents.c.event_count,
                incidents.c.updated_at)
     for start in range(0, len(keys), CHUNK):
@@ -188,7 +220,7 @@ def insert_incident_rows(conn: Connection, rows: Sequence[list[Any]]) -> list[in
         first = (conn.execute(select(func.max(incidents.c.id))).scalar() or 0) + 1
         for offset, row in enumerate(rows):
             row[0] = first + offset
-        conn.exec_driver_sql(_INSERT_INCIDENTS, rows)
+        conn.exec_driver_sql(_INSERT_INCIDENTS, list(map(tuple, rows)))
         return list(range(first, first + len(rows)))
     return insert_incidents(conn, [dict(zip(INCIDENT_COLUMNS[1:], row[1:])) for row in rows])
 

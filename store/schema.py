@@ -242,3 +242,40 @@ rollups = Table(
     Column("src_country", String(2), primary_key=True),
     Column("events", Integer, nullable=False),
 )
+
+# --- exposure findings (pipeline/exposure_findings.py) -------------------------------------------------
+# One row per (asset, vulnerability): an inventory asset whose vendor/product an advisory names, at a
+# version the advisory's ranges include (``version_match`` affected) or cannot rule out (unknown).
+# ``vuln_key`` is the CVE, or ``source_id:advisory_id`` for an advisory that names none. The advisory
+# columns describe the advisory that decided the version verdict (a versioned CSAF product before a
+# version-less KEV entry); ``advisories`` lists every advisory naming the vulnerability for the asset.
+# A finding whose advisory or asset disappears, or whose version is no longer affected, is resolved
+# (``resolved_at``, ``resolved_reason``), never deleted; it reopens (``first_found`` = the reopening)
+# if it matches again. Recomputed whole, in one transaction, by ``recompute_exposures``.
+exposures = Table(
+    "exposures", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("asset_id", String(64), nullable=False),
+    Column("site_id", String(64), nullable=False),
+    Column("vuln_key", String(200), nullable=False),
+    Column("cve", String(32), nullable=False, default=""),
+    Column("advisory_id", String(128), nullable=False),
+    Column("source_id", String(64), nullable=False),
+    Column("vendor", Text, nullable=False, default=""),
+    Column("product", Text, nullable=False, default=""),
+    Column("asset_version", String(128)),
+    Column("advisory_versions", Text),
+    Column("version_match", String(16), nullable=False),
+    Column("version_note", Text),
+    Column("known_exploited", Boolean, nullable=False, default=False),
+    Column("cvss", Float),
+    Column("title", Text),
+    Column("url", Text),
+    Column("advisories", Text),
+    Column("first_found", BigInteger, nullable=False),
+    Column("last_confirmed", BigInteger, nullable=False),
+    Column("resolved_at", BigInteger),
+    Column("resolved_reason", String(64)),
+    UniqueConstraint("asset_id", "vuln_key", name="uq_exposures_asset_vuln"),
+)
+Index("ix_exposures_open_site", exposures.c.resolved_at, exposures.c.site_id)

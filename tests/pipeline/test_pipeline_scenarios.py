@@ -123,6 +123,23 @@ def test_d_replayed_events_are_not_stored_or_counted_twice(pipeline, store):
     assert incident.event_count == 4
 
 
+def test_d2_a_batch_mixing_stored_late_and_new_events_stores_only_the_unseen(pipeline, store):
+    # Identity is (ts, content hash): a stored line is found whether the batch is older, mixed or newer
+    # than what the store holds, and a new line older than the newest stored event is still new.
+    stored = [scan(i * 10, "192.0.2.1") for i in range(5)]          # 0 s … 40 s
+    ingest(pipeline, store, stored)
+    late = scan(15, "192.0.2.2")                                     # new, older than the newest stored
+    same_time_other_line = event_at(40, src_ip=SCANNER, dst_ip="192.0.2.3", raw="another line at 40 s")
+    newer = scan(100, "192.0.2.4")
+    mixed = ingest(pipeline, store, [stored[1], late, stored[4], same_time_other_line, newer, stored[0]],
+                   now_ms=NOW_MS + 5000)
+    assert (mixed.accepted, mixed.duplicates) == (3, 3)
+    with store.reader.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(events)).scalar() == 8
+        stored_hashes = set(conn.execute(select(events.c.content_hash)).scalars())
+    assert {e.content_hash for e in [*stored, late, same_time_other_line, newer]} == stored_hashes
+
+
 def test_e_window_expiry_starts_a_second_incident(pipeline, store):
     ingest(pipeline, store, [scan(0, "192.0.2.1"), scan(50 * 60, "192.0.2.1")])
     later = ingest(pipeline, store, [scan(50 * 60 + 3601, "192.0.2.1")])  # 1 h 1 s after the last one

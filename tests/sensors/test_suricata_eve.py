@@ -551,3 +551,40 @@ def test_mutated_real_lines_never_raise(line, cut, at, insert):
     assert result is None or isinstance(result, (Event, Rejected))
     follow = parser(REAL_LINES[0])
     assert isinstance(follow, Event)  # whatever the damage, it never swallows the next good line
+
+
+# -- the fast decoder -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("extra", [
+    '"a":1,"a":2',                                    # duplicate keys: the last wins
+    '"u":"http:\\/\\/x\\/y"',                         # escaped slashes
+    '"n":null,"t":true,"f":false',
+    '"big":123456789012345678901234567890',           # beyond 64 bits: exact int, as json.loads
+    '"neg":-9223372036854775809,"z":-0,"fl":1.5e300',
+    '"nan":NaN,"inf":Infinity',                       # not JSON: msgspec refuses, json.loads accepts
+    '"huge":1E400',
+    '"s":"\\ud800"',                                  # lone surrogate escape
+    '"e":"\\u00e9\\ud83d\\ude00","c":"\\u0000"',
+])
+def test_fast_decoder_gives_exactly_what_json_loads_gives(extra):
+    line = '{"timestamp":"2024-03-01T10:00:00+0000","event_type":"alert","src_ip":"203.0.113.7",' + extra + "}"
+    event = parse_one(line)
+    assert isinstance(event, Event)
+    assert event.raw == line
+    reference = json.loads(line)
+    try:
+        decoded = suricata_eve._fast_loads(line)
+    except Exception:  # noqa: BLE001 - refused: the parser falls back to json.loads for this line
+        return
+    assert repr(decoded) == repr(reference)  # repr: 1 vs 1.0, -0 vs 0, big ints exact
+
+
+def test_lines_the_fast_decoder_refuses_are_judged_by_json_loads():
+    bad = '{"timestamp":"2024-03-01T10:00:00+0000","event_type":"alert",}'
+    result = parse_one(bad)
+    assert isinstance(result, Rejected)
+    try:
+        json.loads(bad)
+    except ValueError as exc:
+        assert result.reason == f"invalid JSON: {suricata_eve._json_error(exc)}"
