@@ -22,6 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from collectors import registry as formats
 from collectors.runner import CollectContext, run_source
+from collectors.sensor_runner import feed_stored
 from pipeline.exposure_findings import RECOMPUTE_EVERY_MS, Counts, recompute_exposures
 from settings.sources import SourceConfig
 from store import writes
@@ -64,8 +65,12 @@ def build_scheduler(ctx: CollectContext, *, blocking: bool = False) -> BaseSched
 
 
 def _ordered(sources: list[SourceConfig]) -> list[SourceConfig]:
-    """Demo and sensor sources first, so a new install shows data before slow feeds have answered."""
-    return sorted(sources, key=lambda s: (not s.demo, not formats.is_sensor_format(s.format), s.id))
+    """Demo sources first (their local blocklist before their sensor, so the demo's history is matched
+    against it), then sensors, so a new install shows data before slow feeds have answered."""
+    def key(s: SourceConfig) -> tuple[bool, bool, str]:
+        sensor = formats.is_sensor_format(s.format)
+        return (not s.demo, sensor if s.demo else not sensor, s.id)
+    return sorted(sources, key=key)
 
 
 def _trigger(source: SourceConfig) -> IntervalTrigger | CronTrigger:
@@ -90,6 +95,8 @@ def run_scheduled(ctx: CollectContext, source: SourceConfig) -> None:
     summary = run_source(ctx, source)
     log.info("source %s: %s parsed=%s new=%s rejected=%s%s", source.id, summary.outcome, summary.parsed,
              summary.new, summary.rejected, f" error={summary.error}" if summary.error else "")
+    if not formats.is_sensor_format(source.format) and summary.outcome in ("ok", "flagged"):
+        feed_stored(ctx)  # new, changed or withdrawn indicators/advisories
     if source.format in ADVISORY_FORMATS and summary.outcome in ("ok", "flagged"):
         try:
             recompute_exposures_job(ctx)
@@ -104,7 +111,10 @@ def recompute_exposures_job(ctx: CollectContext) -> Counts:
 
 def expire_indicators(ctx: CollectContext) -> int:
     with ctx.store.writer.begin() as conn:
-        return writes.expire_by_ttl(conn, to_ms(ctx.clock()))
+        expired = writes.expire_by_ttl(conn, to_ms(ctx.clock()))
+    if expired:
+        feed_stored(ctx)
+    return expired
 
 
 def demo_writer(ctx: CollectContext):

@@ -101,6 +101,18 @@ def event_pipeline(ctx: CollectContext) -> Any:
     return pipeline
 
 
+def feed_stored(ctx: CollectContext) -> None:
+    """A feed run of this process stored indicators or advisories: the next sensor batch matches them.
+
+    Without it the pipeline would notice only at its next periodic check, and events ingested in
+    between (a demo backfill, a burst) would miss indicators that were already in the store.
+    """
+    pipeline = ctx.__dict__.get("_event_pipeline")
+    if pipeline is not None:
+        pipeline.indicators.check_soon()
+        pipeline.exposure.check_soon()
+
+
 def ingest_lock(ctx: CollectContext) -> threading.Lock:
     event_pipeline(ctx)
     return ctx.__dict__["_event_pipeline_lock"]

@@ -60,6 +60,10 @@ class KevExposure:
         self._generation: tuple[Any, ...] | None = None
         self._checked_at: int | None = None
 
+    def check_soon(self) -> None:
+        """Make the next ``refresh`` look at the store whatever the interval (a feed run just wrote)."""
+        self._checked_at = None
+
     def refresh(self, conn: Connection, now_ms: int, *, force: bool = False) -> bool:
         if not force and self._checked_at is not None and now_ms - self._checked_at < self.check_every_ms:
             return False
