@@ -37,6 +37,18 @@ class shell_ids:  # noqa: N801 - the panel's own ids, named like the other panel
 
 
 NAV_LINKS = (("Wall", "/wall"), ("Incidents", "/incidents"), ("Exposure", "/exposure"), ("Feeds", "/feeds"))
+# ``/`` shows the wall too (panels/home.py), so its link must light up there as well.
+NAV_ALIASES = {"/": "/wall"}
+
+
+def nav_link_id(href: str) -> str:
+    return f"shell-nav{href.replace('/', '-')}"
+
+
+def active_links(pathname: str | None) -> list[bool]:
+    """Which navigation link is lit for ``pathname``: the page itself or anything under it."""
+    path = NAV_ALIASES.get(pathname or "/", pathname or "/")
+    return [path == href or path.startswith(href + "/") for _label, href in NAV_LINKS]
 
 
 def alarm_text(ctx: context.AppContext, now_ms: int) -> str | None:
@@ -77,7 +89,7 @@ def header(config: Config, now_ms: int | None = None) -> html.Header:
                       html.Div("watchfloor", className="wf-header-sub")], className="wf-header-brand"),
             demo_badge(id=shell_ids.DEMO) if config.demo_enabled else None,
             html.Div(className="wf-header-spacer"),
-            dbc.Nav([dbc.NavLink(label, href=href, active="partial") for label, href in NAV_LINKS],
+            dbc.Nav([dbc.NavLink(label, href=href, id=nav_link_id(href)) for label, href in NAV_LINKS],
                     id=shell_ids.NAV, className="wf-nav"),
             html.Div([html.Div(clock, id=ids.CLOCK, className="wf-clock"),
                       html.Div(tz_text, id=shell_ids.TZ_LABEL, className="wf-clock-tz")],
@@ -150,3 +162,8 @@ clientside_callback(
     Input(ids.CLOCK_TICK, "n_intervals"),
     State(ids.DISPLAY_TZ, "data"),
 )
+
+
+@dash.callback([Output(nav_link_id(href), "active") for _label, href in NAV_LINKS], Input(ids.URL, "pathname"))
+def light_nav(pathname: str | None) -> list[bool]:
+    return active_links(pathname)

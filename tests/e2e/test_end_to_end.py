@@ -159,6 +159,7 @@ def test_wall_shows_what_the_store_holds(live_app: LiveApp, browser: Browser) ->
     shown = number(page.inner_text("#wall-kpi-events .wf-kpi-value"))
     assert before <= shown <= after, "the events tile shows the store's count of the last hour"
     assert page.is_visible(".wf-demo-badge")
+    assert page.get_attribute("#shell-nav-wall", "class").split().count("active") == 1
     health = page.inner_text("#wall-health")
     assert "Demo Suricata sensor" in health and "Demo compromised-hosts blocklist" in health
     # The map's geometry came from our own server, and it was drawn.
@@ -167,6 +168,16 @@ def test_wall_shows_what_the_store_holds(live_app: LiveApp, browser: Browser) ->
     page.wait_for_timeout(1500)
     wall.screenshot("wall")
     wall.assert_clean()
+    page.close()
+
+
+def test_home_is_the_wall_with_its_nav_link_lit(live_app: LiveApp, browser: Browser) -> None:
+    home = visit(browser, live_app.url + "/")
+    page = home.page
+    page.wait_for_selector("#wall-kpi-events .wf-kpi-value", timeout=60_000)
+    page.wait_for_selector("#shell-nav-wall.active", timeout=30_000)
+    assert "active" not in page.get_attribute("#shell-nav-incidents", "class").split()
+    home.assert_clean()
     page.close()
 
 

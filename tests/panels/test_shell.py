@@ -91,3 +91,12 @@ def test_an_unreadable_store_is_a_banner_not_a_crash(tmp_path) -> None:
                      clock=lambda: datetime.now(timezone.utc))
     text = shell.alarm_text(ctx, 1_800_000_000_000)
     assert text.startswith("STORE UNREADABLE")
+
+
+@pytest.mark.parametrize("pathname, lit", [
+    ("/", "/wall"), ("/wall", "/wall"), ("/incidents", "/incidents"), ("/incidents/42", "/incidents"),
+    ("/exposure", "/exposure"), ("/feeds", "/feeds"), ("/feedsx", None), (None, "/wall"),
+])
+def test_nav_lights_the_page_shown_including_the_wall_at_root(pathname, lit):
+    lights = shell.light_nav(pathname)
+    assert [href for (_label, href), on in zip(shell.NAV_LINKS, lights) if on] == ([lit] if lit else [])
