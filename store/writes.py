@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, insert, select, tuple_, update
+from sqlalchemy import Connection, and_, bindparam, insert, select, tuple_, update
 
 from store.db import dumps, loads, to_ms
 from store.records import Advisory, Indicator
@@ -259,26 +259,46 @@ def expire_by_ttl(conn: Connection, now: int, source_id: str | None = None) -> i
 # --- advisories and techniques ---------------------------------------------------------------------
 
 def upsert_advisories(conn: Connection, source_id: str, records: Sequence[Advisory], *, run_id: int) -> UpsertCounts:
+    """Insert or update a run's advisories by ``(advisory_id, cve, vendor, product)``, in two bulk statements.
+
+    A KEV or CSAF run carries tens of thousands of rows; one ``UPDATE`` probe per row took seconds.
+    A key repeated within the run counts once as new (or updated) and then as updated, last one wins.
+    """
     counts = UpsertCounts()
+    existing = {tuple(row) for row in conn.execute(
+        select(advisories.c.advisory_id, advisories.c.cve, advisories.c.vendor, advisories.c.product)
+        .where(advisories.c.source_id == source_id))}
+    latest: dict[tuple[str, str, str, str], dict[str, Any]] = {}
     for record in records:
-        key = and_(advisories.c.source_id == source_id, advisories.c.advisory_id == record.advisory_id,
-                   advisories.c.cve == (record.cve or ""), advisories.c.vendor == (record.vendor or ""),
-                   advisories.c.product == (record.product or ""))
-        values = {
+        key = (record.advisory_id, record.cve or "", record.vendor or "", record.product or "")
+        if key in latest or key in existing:
+            counts.updated += 1
+        else:
+            counts.new += 1
+        latest[key] = {
             "versions": dumps(list(record.versions)), "title": record.title, "cvss": record.cvss,
             "published": to_ms(record.published) if record.published else None,
             "updated": to_ms(record.updated) if record.updated else None,
             "known_exploited": record.known_exploited, "url": record.url,
             "raw": record.raw[:8000] if record.raw else None, "last_run_id": run_id,
         }
-        if conn.execute(update(advisories).where(key).values(**values)).rowcount:
-            counts.updated += 1
-        else:
-            conn.execute(insert(advisories).values(
-                source_id=source_id, advisory_id=record.advisory_id, cve=record.cve or "",
-                vendor=record.vendor or "", product=record.product or "", **values))
-            counts.new += 1
+    fresh = [{"source_id": source_id, "advisory_id": k[0], "cve": k[1], "vendor": k[2], "product": k[3], **v}
+             for k, v in latest.items() if k not in existing]
+    known = [{"k_advisory_id": k[0], "k_cve": k[1], "k_vendor": k[2], "k_product": k[3], **v}
+             for k, v in latest.items() if k in existing]
+    if fresh:
+        conn.execute(insert(advisories), fresh)
+    if known:
+        conn.execute(update(advisories).where(
+            advisories.c.source_id == source_id, advisories.c.advisory_id == bindparam("k_advisory_id"),
+            advisories.c.cve == bindparam("k_cve"), advisories.c.vendor == bindparam("k_vendor"),
+            advisories.c.product == bindparam("k_product"),
+        ).values({name: bindparam(name) for name in _ADVISORY_VALUES}), known)
     return counts
+
+
+_ADVISORY_VALUES = ("versions", "title", "cvss", "published", "updated", "known_exploited", "url", "raw",
+                    "last_run_id")
 
 
 def upsert_techniques(conn: Connection, source_id: str, records: Sequence[Any]) -> UpsertCounts:
