@@ -259,6 +259,13 @@ class HttpClient:
         except requests.exceptions.ReadTimeout:
             raise _Transient(f"{host} sent nothing for {self.timeout[1]:g} s (read timeout)") from None
         except requests.exceptions.ConnectionError as exc:
+            if _no_such_host(exc):
+                # The resolver answered "no such name" (or has no route to any): asking again in a few
+                # seconds gets the same answer, and on an air-gapped floor every internet feed would
+                # spend its whole retry budget on it. "Temporary failure" (EAI_AGAIN) is still retried.
+                raise FetchError(secrets.redact(
+                    f"{_connection_words(host, exc)}: the name does not exist or this machine cannot "
+                    "reach a DNS server that knows it; not retried, the next run tries again")) from None
             raise _Transient(_connection_words(host, exc)) from None
         except requests.exceptions.InvalidURL as exc:
             raise FetchError(secrets.redact(f"invalid URL: {exc}")) from None
@@ -519,6 +526,11 @@ def _root_cause(exc: BaseException) -> str:
         seen = nxt
     text = str(seen) or type(seen).__name__
     return text[:200]
+
+
+def _no_such_host(exc: BaseException) -> bool:
+    text = repr(exc)
+    return any(s in text for s in ("Name or service not known", "nodename nor servname", "No address associated"))
 
 
 def _connection_words(host: str, exc: BaseException) -> str:

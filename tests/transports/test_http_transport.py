@@ -181,6 +181,22 @@ def test_total_backoff_is_capped(httpserver: HTTPServer, tmp_path: Path, pacing:
     assert pacing == [2.0, 4.0]  # the next step (8 s) would pass the 10 s budget
 
 
+def test_a_host_name_that_does_not_exist_is_not_retried(tmp_path: Path, pacing: list[float]) -> None:
+    # .invalid never resolves (RFC 6761): the resolver's "no such name" is final, so no backoff.
+    with pytest.raises(FetchError, match=r"could not resolve the host name feeds\.example\.invalid \(DNS\).*not retried"):
+        fetch_body("http://feeds.example.invalid/list.txt", tmp_path, retries=5)
+    assert pacing == []
+
+
+def test_connection_refused_is_still_retried(tmp_path: Path, pacing: list[float]) -> None:
+    with socket.socket() as sock:           # a port nothing listens on once the socket is closed
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(FetchError, match="connection refused.*gave up after 3 tries"):
+        fetch_body(f"http://127.0.0.1:{port}/list.txt", tmp_path, retries=2)
+    assert pacing == [2.0, 4.0]
+
+
 def test_a_4xx_is_not_retried(httpserver: HTTPServer, tmp_path: Path, pacing: list[float]) -> None:
     httpserver.expect_request("/denied").respond_with_data("", status=401)
     with pytest.raises(FetchError, match="HTTP 401 Unauthorized: the feed needs credentials"):
