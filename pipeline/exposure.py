@@ -15,7 +15,7 @@ every ``REFRESH_CHECK_MS``.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import Connection, func, select
@@ -53,8 +53,10 @@ def match_assets(assets: Iterable[AssetHit], entries: Iterable[tuple[str, str, s
 class KevExposure:
     """Known-exploited advisories per asset id, rebuilt when the advisories change."""
 
-    def __init__(self, assets: Iterable[AssetHit], check_every_ms: int = REFRESH_CHECK_MS) -> None:
+    def __init__(self, assets: Iterable[AssetHit], check_every_ms: int = REFRESH_CHECK_MS,
+                 aliases: Mapping[str, str] | None = None) -> None:
         self.assets = list(assets)
+        self.aliases = aliases
         self.by_asset: dict[str, tuple[str, ...]] = {}
         self.check_every_ms = check_every_ms
         self._generation: tuple[Any, ...] | None = None
@@ -76,7 +78,7 @@ class KevExposure:
         if not force and current == self._generation:
             return False
         rows = load_advisories(conn, known_exploited_only=True)
-        self.by_asset = known_exploited_by_asset(self.assets, rows, limit=MAX_CVES_PER_ASSET)
+        self.by_asset = known_exploited_by_asset(self.assets, rows, limit=MAX_CVES_PER_ASSET, aliases=self.aliases)
         self._generation = current
         return True
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -83,13 +83,20 @@ def normalise_name(value: str | None) -> str:
     return " ".join(_NOT_WORD.sub(" ", text).split())
 
 
-def vendor_key(value: str | None) -> str:
+def vendor_key(value: str | None, aliases: Mapping[str, str] | None = None) -> str:
     """``normalise_name`` without trailing company forms: ``"Rockwell Automation, Inc."`` →
-    ``"rockwell automation"``, ``"Siemens AG"`` → ``"siemens"`` (a name that is only a suffix stays)."""
+    ``"rockwell automation"``, ``"Siemens AG"`` → ``"siemens"`` (a name that is only a suffix stays);
+    then, with ``aliases`` (``alias_keys``), another name of the vendor becomes its own key."""
     words = normalise_name(value).split()
     while len(words) > 1 and words[-1] in COMPANY_SUFFIXES:
         words.pop()
-    return " ".join(words)
+    key = " ".join(words)
+    return aliases.get(key, key) if aliases else key
+
+
+def alias_keys(vendor_aliases: Mapping[str, Sequence[str]]) -> dict[str, str]:
+    """``inventory.vendor_aliases`` as ``{vendor_key(alias): vendor_key(vendor)}``."""
+    return {vendor_key(alias): vendor_key(vendor) for vendor, aliases in vendor_aliases.items() for alias in aliases}
 
 
 def _contains_words(outer: str, inner: str) -> bool:
@@ -105,12 +112,13 @@ def _names_match(a: str, b: str) -> bool:
     return bool(a and b) and (a == b or _contains_words(b, a) or _contains_words(a, b))
 
 
-def vendors_match(asset_vendor: str | None, advisory_vendor: str | None, advisory_product: str | None) -> bool:
+def vendors_match(asset_vendor: str | None, advisory_vendor: str | None, advisory_product: str | None,
+                  aliases: Mapping[str, str] | None = None) -> bool:
     """Equal ``vendor_key``; an advisory without a vendor matches when its product names the vendor."""
-    mine = vendor_key(asset_vendor)
+    mine = vendor_key(asset_vendor, aliases)
     if not mine:
         return False
-    theirs = vendor_key(advisory_vendor)
+    theirs = vendor_key(advisory_vendor, aliases)
     if theirs:
         return mine == theirs
     return _contains_words(normalise_name(advisory_product), mine)
@@ -247,22 +255,24 @@ def _decide(checks: list[tuple[AdvisoryRow, VersionCheck]]) -> tuple[AdvisoryRow
                                     c[0].product))
 
 
-def match_findings(assets: Iterable[AssetLike], rows: Sequence[AdvisoryRow]) -> list[Finding]:
-    """Every finding of ``assets`` against the advisory ``rows`` (pure: no store, no clock)."""
+def match_findings(assets: Iterable[AssetLike], rows: Sequence[AdvisoryRow],
+                   aliases: Mapping[str, str] | None = None) -> list[Finding]:
+    """Every finding of ``assets`` against the advisory ``rows`` (pure: no store, no clock);
+    ``aliases`` from ``alias_keys``."""
     kev_cves = {r.cve for r in rows if r.known_exploited and r.cve}
     # vendor key → normalised product name → rows: an asset compares its product with each distinct
     # product name of its vendor once, however many CVEs name it.
     by_vendor: dict[str, dict[str, list[AdvisoryRow]]] = {}
     vendorless: dict[str, list[AdvisoryRow]] = {}
     for r in rows:
-        key = vendor_key(r.vendor)
+        key = vendor_key(r.vendor, aliases)
         names = by_vendor.setdefault(key, {}) if key else vendorless
         names.setdefault(normalise_name(r.product), []).append(r)
     findings: list[Finding] = []
     for asset in assets:
         if not asset.vendor or not asset.product:
             continue
-        mine, product = vendor_key(asset.vendor), normalise_name(asset.product)
+        mine, product = vendor_key(asset.vendor, aliases), normalise_name(asset.product)
         candidates = [r for name, named in by_vendor.get(mine, {}).items() if _names_match(product, name) for r in named]
         candidates += [r for name, named in vendorless.items()
                        if _contains_words(name, mine) and _names_match(product, name) for r in named]
@@ -288,10 +298,11 @@ def match_findings(assets: Iterable[AssetLike], rows: Sequence[AdvisoryRow]) -> 
 
 
 def known_exploited_by_asset(assets: Iterable[AssetLike], rows: Sequence[AdvisoryRow],
-                             limit: int | None = None) -> dict[str, tuple[str, ...]]:
+                             limit: int | None = None,
+                             aliases: Mapping[str, str] | None = None) -> dict[str, tuple[str, ...]]:
     """``{asset id: (CVE or advisory id, ...)}`` of the known-exploited findings (for scoring)."""
     found: dict[str, set[str]] = {}
-    for finding in match_findings(assets, rows):
+    for finding in match_findings(assets, rows, aliases):
         if finding.known_exploited:
             found.setdefault(finding.asset_id, set()).add(finding.cve or finding.advisory_id)
     return {asset: tuple(sorted(ids)[:limit]) for asset, ids in found.items()}
@@ -316,7 +327,8 @@ def recompute_exposures(store: Store, inventory: Inventory, now_ms: int) -> Coun
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_LOCK_KEY})
         rows = load_advisories(conn)
-        found = {(f.asset_id, f.vuln_key): f for f in match_findings(assets, rows)}
+        found = {(f.asset_id, f.vuln_key): f
+                 for f in match_findings(assets, rows, alias_keys(inventory.vendor_aliases))}
         existing = {(r.asset_id, r.vuln_key): r for r in conn.execute(
             select(exposures.c.id, exposures.c.asset_id, exposures.c.vuln_key, exposures.c.resolved_at))}
         inserts: list[dict[str, Any]] = []

@@ -39,6 +39,7 @@ from pipeline.attack import AttackTagger, load_map
 from pipeline.correlate import Correlator
 from pipeline.encode import encode as _encode, to_json as _json
 from pipeline.exposure import KevExposure
+from pipeline.exposure_findings import alias_keys
 from pipeline.geoip import GeoInfo, GeoIP
 from pipeline.indicators import Hit, IndicatorMatch, IndicatorMatcher
 from pipeline.scoring import Scorer, load_scoring
@@ -151,7 +152,8 @@ class EventPipeline:
         self.geoip = GeoIP()
         self.assets = AssetIndex(config.inventory)
         self.indicators = IndicatorMatcher()
-        self.exposure = KevExposure(self.assets.assets_by_id.values())
+        self.exposure = KevExposure(self.assets.assets_by_id.values(),
+                                    aliases=alias_keys(config.inventory.vendor_aliases))
         self.attack = AttackTagger(attack_map)
         self.correlator = Correlator(config.settings.incidents)
         # Events repeat the same few scores, technique sets and address pairs: all memoised.

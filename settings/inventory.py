@@ -73,6 +73,24 @@ class Site(StrictModel):
 
 class Inventory(StrictModel):
     sites: list[Site] = []
+    #: Other names advisories use for one of our vendors (renames, acquisitions): ``{"GE Vernova":
+    #: ["GE Digital", "General Electric"]}``. Compared as exposure matching compares vendor names.
+    vendor_aliases: dict[str, list[str]] = {}
+
+    @field_validator("vendor_aliases")
+    @classmethod
+    def _aliases_name_one_vendor(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        from pipeline.exposure_findings import vendor_key
+
+        owner: dict[str, str] = {}
+        for vendor, aliases in value.items():
+            for name in (vendor, *aliases):
+                key = vendor_key(name)
+                if not key:
+                    raise ValueError(f"{vendor!r}: {name!r} is not a vendor name")
+                if owner.setdefault(key, vendor) != vendor:
+                    raise ValueError(f"{name!r} is listed for both {owner[key]!r} and {vendor!r}")
+        return value
 
     @model_validator(mode="after")
     def _unique_ids(self) -> "Inventory":
