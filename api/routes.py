@@ -247,7 +247,8 @@ EVENT_FIELDS = ("id", "ts", "sensor", "kind", "severity", "score", "sensor_sever
                 "signature", "category", "src_ip", "src_port", "dst_ip", "dst_port", "proto", "app_proto",
                 "action", "domain", "url", "file_hash", "ja3", "ics_function", "site", "sector", "zone",
                 "zone_kind", "asset", "src_site", "src_zone", "src_zone_kind", "src_scope", "src_country",
-                "src_asn", "dst_country", "incident_id", "techniques", "extra", "ingested_at")
+                "src_asn", "src_city", "src_lat", "src_lon", "dst_country", "incident_id", "techniques", "extra",
+                "ingested_at")
 _EVENT_TIMES = ("ts", "ingested_at")
 _EVENT_JSON = {"techniques": [], "extra": {}}
 
@@ -328,6 +329,7 @@ def incident(incident_id: str) -> Response:
         "score_breakdown": breakdown(found.score_explain),
         "status": found.status, "assignee": found.assignee,
         "site": found.site, "sector": found.sector, "src_ip": found.src_ip, "src_country": found.src_country,
+        "src_city": found.src_city, "src_lat": found.src_lat, "src_lon": found.src_lon,
         "signature": found.signature, "signature_id": found.signature_id, "category": found.category,
         "first_seen": encode.iso(found.first_seen), "last_seen": encode.iso(found.last_seen),
         "updated_at": encode.iso(found.updated_at), "event_count": found.event_count,

@@ -153,7 +153,7 @@ def bare_row(event: Event, now: int) -> tuple:
         event.proto, event.app_proto, event.signature_id, event.signature, event.category,
         int(event.sensor_severity) if event.sensor_severity is not None else None, 0, 0, None, event.action,
         event.domain, event.url, event.file_hash, event.ja3, event.ics_function,
-        None, None, None, None, None, None, None, None, None, None, None, None, None, None, None,
+        *(None,) * 18,  # site … dst_country (src_city/lat/lon included), indicator_ids, techniques, incident_id
         to_json(event.extra), event.raw, content_hash(event.sensor, event.raw), now,
     )
 

@@ -4,8 +4,11 @@ Fills a SQLite store (schema from ``store.schema``) directly and quickly:
 
 * rollups for ``--events`` events over the last 24 h (default 10 M): every minute's events drawn
   over severity x site x source country with heavy-tailed weights, so the number of rollup rows
-  per minute is what a busy floor really produces;
-* ``--incidents`` incidents (default 1 M) over 30 days: most older ones closed, recent ones open;
+  per minute is what a busy floor really produces; then the coarse rollups the wall reads are
+  built from them (``store.coarse_rollups.rebuild``, what an upgraded store does once);
+* ``--incidents`` incidents (default 1 M) over 30 days: most older ones closed, recent ones open,
+  each with its source address list (``sources``) as the correlator writes it; the incident search
+  index is filled by its triggers as the rows go in;
 * a tail of raw events (the wall reads only the newest event time from ``events``) plus one row
   of ``source_state`` per configured source.
 
@@ -17,10 +20,14 @@ with a set of filters (p50/p95 each). Usage::
     .venv/bin/python bench/bench_wall.py                       # full size (takes a few minutes)
     .venv/bin/python bench/bench_wall.py --events 1000000 --incidents 100000 --refreshes 20
     .venv/bin/python bench/bench_wall.py --db /tmp/wall.db --reuse   # time again without refilling
+
+``--reuse`` opens the file as the app does (``store.db.create_or_upgrade``), so a file filled by an
+older version of this script is upgraded first (coarse rollups and search index built; timed).
 """
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import platform
@@ -36,7 +43,8 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from store.db import Store  # noqa: E402
+from store import coarse_rollups, incident_search  # noqa: E402
+from store.db import Store, create_or_upgrade  # noqa: E402
 
 MINUTE = 60_000
 DAY = 86_400_000
@@ -51,6 +59,11 @@ SIGNATURES = ["ET SCAN Potential SSH Scan", "ET SCAN Suspicious inbound to MSSQL
 STATUSES = ["new", "acknowledged", "investigating", "resolved", "false_positive"]
 
 
+def _address(i: int) -> str:
+    """The source address of the ``i``-th generated incident."""
+    return f"{(i * 7919) % 223 + 1}.{(i * 104729) % 256}.{(i * 31) % 256}.{i % 254 + 1}"
+
+
 def _zipf_weights(n: int, s: float = 1.1) -> np.ndarray:
     w = 1.0 / np.arange(1, n + 1) ** s
     return w / w.sum()
@@ -60,10 +73,7 @@ def fill(db: Path, config, events_24h: int, incidents: int, now_ms: int, seed: i
     """Create the store at ``db`` and fill it; returns counts."""
     rng = np.random.default_rng(seed)
     store = Store(f"sqlite:///{db}")
-    from store.db import create_or_upgrade
-
     create_or_upgrade(store.writer)
-    store.dispose()
     sites = [(s.id, s.sector) for s in config.inventory.sites]
     countries = COUNTRIES + [""]  # '' = unknown origin (internal, no GeoIP)
     country_w = np.concatenate([_zipf_weights(len(COUNTRIES)) * 0.9, [0.1]])
@@ -91,6 +101,10 @@ def fill(db: Path, config, events_24h: int, incidents: int, now_ms: int, seed: i
         rows += len(nz)
     con.commit()
     t_roll = time.time() - t0
+    t0 = time.time()
+    with store.writer.begin() as conn:
+        coarse_rollups.rebuild(conn)
+    t_coarse = time.time() - t0
     # incidents: 30 days; older than 7 days mostly closed
     t0 = time.time()
     batch = []
@@ -100,9 +114,9 @@ def fill(db: Path, config, events_24h: int, incidents: int, now_ms: int, seed: i
     c_idx = rng.choice(len(COUNTRIES), size=incidents, p=_zipf_weights(len(COUNTRIES)))
     sig_idx = rng.integers(0, len(SIGNATURES), size=incidents)
     rnd = rng.random(incidents)
-    insert = ("INSERT INTO incidents (id, group_key, title, signature, src_ip, src_country, site, sector, first_seen,"
-              " last_seen, event_count, severity, score, status, assignee, updated_at) VALUES"
-              " (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+    insert = ("INSERT INTO incidents (id, group_key, title, signature, src_ip, sources, src_country, site, sector,"
+              " first_seen, last_seen, event_count, severity, score, status, assignee, updated_at) VALUES"
+              " (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
     for i in range(incidents):
         last = now_ms - int(ages[i])
         first = last - int(rnd[i] * 3_600_000)
@@ -110,10 +124,10 @@ def fill(db: Path, config, events_24h: int, incidents: int, now_ms: int, seed: i
             status = "new" if rnd[i] < 0.05 else ("resolved" if rnd[i] < 0.8 else "false_positive")
         else:
             status = STATUSES[int(rnd[i] * 10) % 5] if rnd[i] < 0.5 else "new"
-        ip = f"{(i * 7919) % 223 + 1}.{(i * 104729) % 256}.{(i * 31) % 256}.{i % 254 + 1}"
+        ip = _address(i)
         sig = SIGNATURES[sig_idx[i]]
         site, sector = sites[site_idx[i]]
-        batch.append((i + 1, f"k{i}", sig, sig, ip, COUNTRIES[c_idx[i]], site, sector, first, last,
+        batch.append((i + 1, f"k{i}", sig, sig, ip, f'["{ip}"]', COUNTRIES[c_idx[i]], site, sector, first, last,
                       int(1 + rnd[i] * 40), int(sev_levels[i]), int(20 * sev_levels[i] + rnd[i] * 19), status,
                       "analyst" if status in ("acknowledged", "investigating") else None, last))
         if len(batch) >= 20_000:
@@ -136,11 +150,15 @@ def fill(db: Path, config, events_24h: int, incidents: int, now_ms: int, seed: i
     con.commit()
     con.execute("ANALYZE")
     con.close()
-    return {"rollup_rows": rows, "rollups_s": round(t_roll, 1), "incidents_s": round(t_inc, 1)}
+    store.dispose()
+    return {"rollup_rows": rows, "rollups_s": round(t_roll, 1), "coarse_rebuild_s": round(t_coarse, 1),
+            "incidents_s": round(t_inc, 1)}
 
 
-def time_wall(ctx, now: int, refreshes: int, label: str) -> tuple[dict[str, list[float]], int]:
-    """One refresh = all the wall's queries + its figures + JSON, as the callback does it."""
+def time_wall(ctx, now: int, refreshes: int, label: str, gc_freeze: bool = False) -> tuple[dict[str, list[float]], int]:
+    """One refresh = all the wall's queries + its figures + JSON, as the callback does it.
+    ``gc_freeze``: after the warm-up, move every object alive to the permanent generation
+    (``gc.freeze()``, what a server can do once started), so full collections stop walking them."""
     from plotly.io.json import to_json_plotly
 
     from panels import wall
@@ -161,6 +179,8 @@ def time_wall(ctx, now: int, refreshes: int, label: str) -> tuple[dict[str, list
         t3 = time.perf_counter()
         c3 = time.process_time()
         if i < 2:
+            if i == 1 and gc_freeze:
+                gc.freeze()
             continue  # warm-up: first-use costs (centroid table, pycountry)
         size = len(payload.encode())
         for name, value in (("queries", t1 - t0), ("render", t2 - t1), ("json", t3 - t2), ("total", t3 - t0),
@@ -184,44 +204,6 @@ def time_wall(ctx, now: int, refreshes: int, label: str) -> tuple[dict[str, list
     for name, values in per_query.items():
         print(f"    {name:18s} p50 {statistics.median(values):8.1f}   p95 {pct(values, 0.95):8.1f}")
     return stages, size
-
-
-WHAT_IF_SQL = """
-DROP TABLE IF EXISTS whatif_rollups_severity;
-CREATE TABLE whatif_rollups_severity (minute INTEGER, severity INTEGER, events INTEGER,
-    PRIMARY KEY (minute, severity)) WITHOUT ROWID;
-INSERT INTO whatif_rollups_severity SELECT minute, severity, sum(events) FROM rollups GROUP BY minute, severity;
-DROP TABLE IF EXISTS whatif_rollups_hourly;
-CREATE TABLE whatif_rollups_hourly (hour INTEGER, severity INTEGER, site TEXT, sector TEXT, src_country TEXT,
-    events INTEGER, PRIMARY KEY (hour, severity, site, sector, src_country)) WITHOUT ROWID;
-INSERT INTO whatif_rollups_hourly SELECT minute - minute % 3600000, severity, site, sector, src_country, sum(events)
-    FROM rollups GROUP BY 1, 2, 3, 4, 5;
-"""
-
-
-def install_what_if(db: Path) -> None:
-    """Build the two coarse rollups proposed for the schema from the stored one, and point the
-    two rollup readers of ``store.queries`` at them (bench only: measures what they would give).
-    The hourly table makes the map's window whole hours (the last 1-2 h instead of exactly 60 min)."""
-    from store import queries
-
-    con = sqlite3.connect(db)
-    con.executescript(WHAT_IF_SQL)
-    con.close()
-
-    def severity_buckets(conn, first: int, last: int, bucket_ms: int = 60_000) -> list[tuple[int, int, int]]:
-        return [tuple(r) for r in conn.exec_driver_sql(
-            "SELECT minute / ? * ?, severity, sum(events) FROM whatif_rollups_severity WHERE minute >= ? AND minute <= ?"
-            " GROUP BY 1, 2", (bucket_ms, bucket_ms, first, last)).all()]
-
-    def country_site_pairs(conn, first: int, last: int) -> list[tuple[str, str, int, int]]:
-        return [(c or "", s or "", int(n), int(lv)) for c, s, n, lv in conn.exec_driver_sql(
-            "SELECT src_country, site, sum(events), max(severity) FROM whatif_rollups_hourly"
-            " WHERE hour >= ? AND hour <= ? GROUP BY src_country, site",
-            (first - first % 3_600_000, last)).all()]
-
-    queries._severity_buckets = severity_buckets
-    queries._country_site_pairs = country_site_pairs
 
 
 def pct(values: list[float], q: float) -> float:
@@ -248,8 +230,8 @@ def main() -> int:
     parser.add_argument("--db", type=Path, help="store file (default: a temporary folder)")
     parser.add_argument("--reuse", action="store_true", help="time an existing --db without refilling it")
     parser.add_argument("--config", type=Path, default=ROOT / "config")
-    parser.add_argument("--what-if", action="store_true",
-                        help="also time the wall on coarse rollups built from the stored ones (proposal)")
+    parser.add_argument("--gc-freeze", action="store_true",
+                        help="gc.freeze() after the wall's warm-up (a server could do it after start-up)")
     args = parser.parse_args()
 
     from panels import theme
@@ -270,24 +252,24 @@ def main() -> int:
         info = fill(args.db, config, args.events, args.incidents, now)
         print(f"filled {args.db} in {time.time() - t:.0f} s: {info}", flush=True)
     store = Store(f"sqlite:///{args.db}")
+    t = time.time()
+    create_or_upgrade(store.writer)  # what the app does when it opens the store
+    print(f"opened (create_or_upgrade) in {time.time() - t:.1f} s", flush=True)
     theme.register_template()
     print(machine())
     with store.reader.connect() as conn:
-        counts = {t: conn.exec_driver_sql(f"SELECT count(*) FROM {t}").scalar() for t in ("rollups", "incidents")}
+        counts = {t: conn.exec_driver_sql(f"SELECT count(*) FROM {t}").scalar()
+                  for t in ("rollups", "rollups_severity", "rollups_pairs", "incidents")}
         represented = conn.exec_driver_sql("SELECT sum(events) FROM rollups").scalar()
-    print(f"store: {represented:,} events in rollups ({counts['rollups']:,} rollup rows), "
+    print(f"store: {represented:,} events in rollups ({counts['rollups']:,} rollup rows; coarse: "
+          f"{counts['rollups_severity']:,} minute x severity, {counts['rollups_pairs']:,} country x site blocks), "
           f"{counts['incidents']:,} incidents, {args.db.stat().st_size / 1e6:.0f} MB")
 
     ctx = AppContext(store, config, args.db.parent, clock=lambda: now)
-    stages, size = time_wall(ctx, now, args.refreshes, "rollups as stored (per minute x severity x site x country)")
+    stages, size = time_wall(ctx, now, args.refreshes, "coarse rollups (store.coarse_rollups)"
+                             + (", gc.freeze() after warm-up" if args.gc_freeze else ""), args.gc_freeze)
     summary = {"wall_total_p95_ms": round(pct(stages["total"], 0.95), 1),
                "wall_cpu_p95_ms": round(pct(stages["total CPU"], 0.95), 1), "wall_bytes": size}
-    if args.what_if:
-        install_what_if(args.db)
-        stages, size = time_wall(ctx, now, args.refreshes, "WHAT-IF: coarse rollups (minute x severity; "
-                                 "hour x site x country), not in the schema yet")
-        summary["what_if_wall_total_p95_ms"] = round(pct(stages["total"], 0.95), 1)
-        summary["what_if_wall_cpu_p95_ms"] = round(pct(stages["total CPU"], 0.95), 1)
 
     site = config.inventory.sites[0].id if config.inventory.sites else None
     cases = {
@@ -300,6 +282,10 @@ def main() -> int:
         "last 24 h": queries.IncidentFilters(since_ms=now - DAY),
         "text 'log4j'": queries.IncidentFilters(text="log4j"),
         "text, no match": queries.IncidentFilters(text="no-such-thing"),
+        "text, one address": queries.IncidentFilters(text=_address(9_999)),
+        "text '.17.' (~8 k match)": queries.IncidentFilters(text=".17."),
+        "text '203.' (~12 k match)": queries.IncidentFilters(text="203."),
+        "text 'zq' (2 chars: scan)": queries.IncidentFilters(text="zq"),
         "site + critical + 7 d": queries.IncidentFilters(site=site, severity=("critical",), since_ms=now - 7 * DAY),
     }
     sorted_cases = {"open, most severe first": queries.IncidentFilters(status=queries.OPEN_STATUSES),
@@ -317,6 +303,19 @@ def main() -> int:
         worst.append(pct(times, 0.95))
         total = f"{page.total:,}{'+' if page.total_capped else ''}"
         print(f"  {label:26s} p50 {statistics.median(times):8.1f}   p95 {pct(times, 0.95):8.1f}   ({total} match)")
+    text_cases = [label for label in cases if label.startswith("text")]
+    print("  the same text searches with the trigram index off (the LIKE scan alone):")
+    saved = incident_search.MAX_CANDIDATES
+    incident_search.MAX_CANDIDATES = -1
+    for label in text_cases:
+        times = []
+        for _ in range(4):
+            t0 = time.perf_counter()
+            page = queries.incidents_page(store, cases[label])
+            times.append((time.perf_counter() - t0) * 1000)
+        times = times[1:]
+        print(f"  {label:26s} p50 {statistics.median(times):8.1f}   max {max(times):8.1f}")
+    incident_search.MAX_CANDIDATES = saved
     t0 = time.perf_counter()
     queries.incidents_page(store, queries.IncidentFilters(status=("new",)), page=150)
     print(f"  deep page (150, status new): {(time.perf_counter() - t0) * 1000:.1f} ms")

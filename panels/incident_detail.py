@@ -1,6 +1,7 @@
 """One incident (/incidents/<incident_id>): what happened, why it is this severe, what to do.
 
-* Summary: severity, status, assignee, first/last seen (display zone), events, score, site, source.
+* Summary: severity, status, assignee, first/last seen (display zone), events, score, site, source
+  (address, country, and city with coordinates when a city GeoIP database located it).
 * "Why": the score's named contributions (``score_explain``) as a table with bars.
 * The matched indicator(s): value, feed, confidence, TLP, first/last seen.
 * The target: site, zone and asset from the inventory, and the asset's open exposure findings
@@ -62,6 +63,9 @@ def render_header(inc: queries.IncidentDetail, config: Config, tz: tzinfo) -> ht
     source = inc.src_ip or "unknown source"
     if inc.src_country:
         source += f" · {country_name(inc.src_country)} ({inc.src_country})"
+    located = source_place(inc)
+    if located:
+        source += f" · {located}"
 
     def fact(label: str, value: Any) -> html.Div:
         return html.Div([html.Div(label, className="wf-fact-label"), html.Div(value, className="wf-fact-value")],
@@ -88,6 +92,14 @@ def render_header(inc: queries.IncidentDetail, config: Config, tz: tzinfo) -> ht
         ],
         className="wf-incident-header",
     )
+
+
+def source_place(inc: queries.IncidentDetail) -> str:
+    """``"London (51.5142, -0.0931)"``: the source's city and coordinates, or ``""`` when not located."""
+    if inc.src_lat is None or inc.src_lon is None:
+        return ""
+    where = f"{inc.src_lat:.4f}, {inc.src_lon:.4f}"
+    return f"{inc.src_city} ({where})" if inc.src_city else where
 
 
 def render_score(inc: queries.IncidentDetail) -> Any:

@@ -4,10 +4,11 @@ On one 1920x1080 screen, without scrolling:
 
 * KPI tiles: open incidents per severity (each a link to the filtered list) and events in the
   last hour with its per-minute trend;
-* the attack map: source countries → our sites in the last hour (arc width = events, colour =
-  worst severity) on a Pacific-centred world, and an inset of the country with every site of
-  the inventory coloured by its worst open incident. Clicking a site or an arc opens
-  ``/incidents?site=<id>``, a source country ``/incidents?country=<cc>``;
+* the attack map: sources → our sites in the last hour (arc width = events, colour = worst
+  severity) on a Pacific-centred world, and an inset of the country with every site of the
+  inventory coloured by its worst open incident. A source starts at its city when a city GeoIP
+  database located it (``queries.source_places``), else at its country's centroid. Clicking a
+  site or an arc opens ``/incidents?site=<id>``, a source point ``/incidents?country=<cc>``;
 * the 24 h timeline, stacked by severity (critical at the bottom, colours from the theme);
 * the newest open critical/high incidents (one click to each);
 * the source-health strip: every enabled source as a chip with its state and age.
@@ -71,6 +72,7 @@ class WallData:
     now_ms: int
     kpis: queries.WallKpis
     attack_map: queries.AttackMap
+    places: pd.DataFrame  # ``queries.PLACE_COLUMNS``: located sources (empty without a city database)
     timeline: pd.DataFrame
     recent: pd.DataFrame
     health: pd.DataFrame
@@ -90,6 +92,7 @@ def load_wall(ctx: context.AppContext, now_ms: int) -> WallData:
         now_ms=now_ms,
         kpis=kpis,
         attack_map=queries.attack_map(ctx.store, ctx.config.inventory, now_ms, hours=MAP_HOURS),
+        places=queries.source_places(ctx.store, ctx.config.inventory, now_ms, hours=MAP_HOURS, limit=MAX_ARCS),
         timeline=queries.timeline_24h(ctx.store, now_ms),
         recent=queries.recent_incidents(ctx.store, min_severity="high", limit=RECENT_LIMIT),
         health=health,
@@ -143,38 +146,86 @@ def site_labels(sites: pd.DataFrame) -> list[str]:
 
 
 def build_map_figure(arcs: pd.DataFrame, sites: pd.DataFrame, centroids: dict[str, tuple[float, float]], *,
-                     empty_message: str | None = None, nodata: bool = False,
+                     places: pd.DataFrame | None = None, empty_message: str | None = None, nodata: bool = False,
                      inset: dict[str, tuple[float, float]] | None = None) -> go.Figure:
     """The attack map (see ``map_spec``) as a ``go.Figure``."""
-    return as_figure(map_spec(arcs, sites, centroids, empty_message=empty_message, nodata=nodata, inset=inset))
+    return as_figure(map_spec(arcs, sites, centroids, places=places, empty_message=empty_message, nodata=nodata,
+                              inset=inset))
+
+
+def place_label(country: str, city: str, lat: float, lon: float) -> str:
+    """``"London, United Kingdom"``; a place without a city name is its coordinates and country."""
+    where = city if city else f"{lat:.2f}, {lon:.2f}"
+    return f"{where}, {country_name(country)}" if country else where
+
+
+def _segments(arcs: pd.DataFrame, places: pd.DataFrame | None, site_pos: dict[str, Any],
+              centroids: dict[str, tuple[float, float]]) -> list[tuple[str, str, str, float, float, str, int, str]]:
+    """What the map draws, biggest first, at most ``MAX_ARCS``: ``(kind, country, city, lat, lon, site,
+    events, severity)`` with ``kind`` ``"city"`` (a located source, at its coordinates) or ``"country"``
+    (the events of a country → site arc that no place accounts for, at the country's centroid)."""
+    drawable = arcs[arcs["src_country"].isin(list(centroids)) & arcs["site"].isin(list(site_pos))]
+    found: list[tuple[str, str, str, float, float, str, int, str]] = []
+    if places is not None and len(places):
+        located = places[places["site"].isin(list(site_pos))]
+        placed: dict[tuple[str, str], int] = {}
+        for country, city, lat, lon, site, events, severity in zip(
+                located["src_country"].tolist(), located["src_city"].tolist(), located["lat"].tolist(),
+                located["lon"].tolist(), located["site"].tolist(), located["events"].tolist(),
+                located["severity"].tolist()):
+            found.append(("city", country, city, lat, lon, site, events, severity))
+            placed[(country, site)] = placed.get((country, site), 0) + events
+        if placed:  # what is left of each arc once its located events are drawn from their cities
+            rest = [n - placed.get(key, 0) for key, n in zip(zip(drawable["src_country"].tolist(),
+                                                                 drawable["site"].tolist()),
+                                                             drawable["events"].tolist())]
+            drawable = drawable.assign(events=rest)
+            drawable = drawable[drawable["events"] > 0]
+    if len(drawable) > MAX_ARCS:
+        drawable = drawable.nlargest(MAX_ARCS, "events", keep="first")
+    for country, site, events, severity in zip(drawable["src_country"].tolist(), drawable["site"].tolist(),
+                                               drawable["events"].tolist(), drawable["severity"].tolist()):
+        lat, lon = centroids[country]
+        found.append(("country", country, "", lat, lon, site, int(events), severity))
+    if found and found[0][0] == "city":  # both kinds: the biggest of both (stable: ties keep their order)
+        found.sort(key=lambda seg: -seg[6])
+    return found[:MAX_ARCS]
 
 
 def map_spec(arcs: pd.DataFrame, sites: pd.DataFrame, centroids: dict[str, tuple[float, float]], *,
-             empty_message: str | None = None, nodata: bool = False,
+             places: pd.DataFrame | None = None, empty_message: str | None = None, nodata: bool = False,
              inset: dict[str, tuple[float, float]] | None = None) -> dict[str, Any]:
-    """World (left, Pacific-centred) with arcs from source countries to our sites, and an inset
-    (right) of the sites' country. ``arcs``: ``queries.ARC_COLUMNS``; ``sites``: ``queries.SITE_COLUMNS``.
+    """World (left, Pacific-centred) with arcs from the sources to our sites, and an inset (right)
+    of the sites' country. ``arcs``: ``queries.ARC_COLUMNS``; ``sites``: ``queries.SITE_COLUMNS``;
+    ``places``: ``queries.PLACE_COLUMNS``, sources a city GeoIP database located. A located source's
+    arc starts at its city; the rest of a country's events start at the country's centroid.
 
     Traces, in drawing order: arcs (one trace per severity x width, info first so critical is
-    on top; named ``arcs <severity>``), ``source countries``, ``sites`` (world) and ``sites
-    inset``. The ``customdata`` of every clickable point is ``"site:<id>"`` or ``"country:<cc>"``.
+    on top; named ``arcs <severity>``), ``source countries``, ``source cities`` (only with places),
+    ``sites`` (world) and ``sites inset``. The ``customdata`` of every clickable point is
+    ``"site:<id>"`` or ``"country:<cc>"``.
     """
     site_rows = sites.to_dict("records")
     site_pos = {r["site"]: (r["lat"], r["lon"]) for r in site_rows}
     site_name = {r["site"]: r["name"] for r in site_rows}
-    drawable = arcs[arcs["src_country"].isin(list(centroids)) & arcs["site"].isin(list(site_pos))]
-    drawable = drawable.nlargest(MAX_ARCS, "events", keep="first") if len(drawable) > MAX_ARCS else drawable
-    most = int(drawable["events"].max()) if len(drawable) else 0
+    segments = _segments(arcs, places, site_pos, centroids)
+    most = max((seg[6] for seg in segments), default=0)
     groups: dict[tuple[str, float], dict[str, list[Any]]] = {}
-    for country, site, events, severity in zip(drawable["src_country"].tolist(), drawable["site"].tolist(),
-                                               drawable["events"].tolist(), drawable["severity"].tolist()):
-        (lat0, lon0), (lat1, lon1) = centroids[country], site_pos[site]
+    by_country: dict[str, int] = {}
+    by_city: dict[tuple[str, str, float, float], int] = {}
+    for kind, country, city, lat0, lon0, site, events, severity in segments:
+        lat1, lon1 = site_pos[site]
         g = groups.setdefault((severity, _arc_width(events, most)), {"lat": [], "lon": [], "text": [], "customdata": []})
-        text = f"{country_name(country)} → {site_name[site]}<br>{events:,} events · worst {severity}"
+        origin = place_label(country, city, lat0, lon0) if kind == "city" else country_name(country)
+        text = f"{origin} → {site_name[site]}<br>{events:,} events · worst {severity}"
         g["lat"] += [lat0, lat1, None]
         g["lon"] += [lon0, lon1, None]
         g["text"] += [text, text, None]
         g["customdata"] += [f"site:{site}", f"site:{site}", None]
+        if kind == "city":
+            by_city[(country, city, lat0, lon0)] = by_city.get((country, city, lat0, lon0), 0) + events
+        else:
+            by_country[country] = by_country.get(country, 0) + events
     lat_range, lon_range = _inset_ranges(sites, inset)
     traces: list[dict[str, Any]] = []
     for level in reversed(theme.SEVERITY_LEVELS):  # info first: critical ends up on top
@@ -184,16 +235,26 @@ def map_spec(arcs: pd.DataFrame, sites: pd.DataFrame, centroids: dict[str, tuple
                 traces.append({"type": "scattergeo", "geo": "geo", "mode": "lines", "name": f"arcs {level}",
                                "line": {"color": theme.SEVERITY_COLORS[level], "width": width},
                                "opacity": ARC_OPACITY[level], "hoverinfo": "text", **g})
-    if len(drawable):
-        by_country = drawable.groupby("src_country", observed=True)["events"].sum().sort_values(ascending=False)
-        top = int(by_country.iloc[0])
+    top = max([*by_country.values(), *by_city.values()], default=0)
+    if by_country:
+        countries = sorted(by_country.items(), key=lambda item: -item[1])
         traces.append({
             "type": "scattergeo", "geo": "geo", "mode": "markers", "name": "source countries",
-            "lat": [centroids[c][0] for c in by_country.index], "lon": [centroids[c][1] for c in by_country.index],
-            "marker": {"size": [round(6 + 16 * math.sqrt(n / top), 1) for n in by_country], "color": ATTACKER_COLOR,
+            "lat": [centroids[c][0] for c, _ in countries], "lon": [centroids[c][1] for c, _ in countries],
+            "marker": {"size": [round(6 + 16 * math.sqrt(n / top), 1) for _, n in countries], "color": ATTACKER_COLOR,
                        "opacity": 0.9, "line": {"color": theme.BG, "width": 1}},
-            "text": [f"{country_name(c)}: {n:,} events" for c, n in by_country.items()],
-            "customdata": [f"country:{c}" for c in by_country.index], "hoverinfo": "text",
+            "text": [f"{country_name(c)}: {n:,} events" for c, n in countries],
+            "customdata": [f"country:{c}" for c, _ in countries], "hoverinfo": "text",
+        })
+    if by_city:
+        cities = sorted(by_city.items(), key=lambda item: -item[1])
+        traces.append({
+            "type": "scattergeo", "geo": "geo", "mode": "markers", "name": "source cities",
+            "lat": [key[2] for key, _ in cities], "lon": [key[3] for key, _ in cities],
+            "marker": {"size": [round(5 + 14 * math.sqrt(n / top), 1) for _, n in cities], "color": ATTACKER_COLOR,
+                       "opacity": 0.9, "line": {"color": theme.BG, "width": 1}},
+            "text": [f"{place_label(*key)}: {n:,} events" for key, n in cities],
+            "customdata": [f"country:{key[0]}" if key[0] else None for key, _ in cities], "hoverinfo": "text",
         })
     if len(sites):
         colors = [theme.SEVERITY_COLORS.get(s, NO_INCIDENT_COLOR) for s in sites["severity"]]
@@ -385,7 +446,7 @@ def render_health(health: pd.DataFrame) -> Any:
     return chips
 
 
-def _map_note(amap: queries.AttackMap) -> list[Any]:
+def _map_note(amap: queries.AttackMap, places: pd.DataFrame | None = None) -> list[Any]:
     """Under the map: the top source countries, and what the map could not draw."""
     parts: list[Any] = []
     if len(amap.arcs):
@@ -394,6 +455,8 @@ def _map_note(amap: queries.AttackMap) -> list[Any]:
         parts.append(" · ".join(f"{country_name(c)} {n:,}" for c, n in top.items()))
         parts.append(html.Br())
     extra = [f"{fmt_count(amap.total_events)} events in the last {MAP_HOURS} h"]
+    if places is not None and len(places):
+        extra.append(f"{fmt_count(int(places['events'].sum()))} drawn from their city")
     if amap.unknown_origin_events:
         extra.append(f"{amap.unknown_origin_events:,} from unknown origin (internal or no GeoIP)")
     if amap.unplaced_events:
@@ -416,10 +479,10 @@ def render_wall(data: WallData, config: Config, tz: tzinfo) -> dict[str, Any]:
     timeline_empty = _silence(latest, tz, data.now_ms) if nodata and int(data.timeline["events"].sum()) == 0 else None
     return {
         ids.KPIS: render_kpis(data.kpis),
-        ids.MAP: map_spec(amap.arcs, amap.sites, country_centroids(), empty_message=map_empty,
+        ids.MAP: map_spec(amap.arcs, amap.sites, country_centroids(), places=data.places, empty_message=map_empty,
                           nodata=nodata and map_empty is not None),
         ids.MAP_ASOF: asof_label(latest, data.now_ms, tz, limit_ms),
-        ids.MAP_NOTE: _map_note(amap),
+        ids.MAP_NOTE: _map_note(amap, data.places),
         ids.TIMELINE: timeline_spec(data.timeline, tz, empty_message=timeline_empty,
                                     nodata=timeline_empty is not None),
         ids.TIMELINE_ASOF: asof_label(latest, data.now_ms, tz, limit_ms),

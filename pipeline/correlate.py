@@ -51,6 +51,7 @@ _BY_TS = itemgetter(0)  # ``changed`` bits: JSON to re-encode
 _COL = {name: index for index, name in enumerate(events_write.EVENT_COLUMNS)}
 TS, SEVERITY, SCORE, EXPLAIN = _COL["ts"], _COL["severity"], _COL["score"], _COL["score_explain"]
 SRC_IP, DST_IP, SRC_COUNTRY = _COL["src_ip"], _COL["dst_ip"], _COL["src_country"]
+SRC_CITY, SRC_LAT, SRC_LON = _COL["src_city"], _COL["src_lat"], _COL["src_lon"]
 SITE, SECTOR, ASSET, ZONE = _COL["site"], _COL["sector"], _COL["asset"], _COL["zone"]
 SIGNATURE, SIGNATURE_ID, CATEGORY, KIND = _COL["signature"], _COL["signature_id"], _COL["category"], _COL["kind"]
 INCIDENT_ID = _COL["incident_id"]
@@ -65,9 +66,9 @@ class IncidentState:
 
     __slots__ = (
         "id", "group_key", "status", "title", "signature", "signature_id", "category", "first_seen", "last_seen",
-        "event_count", "severity", "score", "score_explain", "src_ip", "src_country", "site", "sector", "sources",
-        "targets", "techniques", "indicator_ids", "target_ips", "touched", "reopened_from", "stored_json",
-        "decoded", "changed", "updated_at",
+        "event_count", "severity", "score", "score_explain", "src_ip", "src_country", "src_city", "src_lat",
+        "src_lon", "site", "sector", "sources", "targets", "techniques", "indicator_ids", "target_ips", "touched",
+        "reopened_from", "stored_json", "decoded", "changed", "updated_at",
     )
 
     def __init__(self, id: int | None, group_key: str, status: str, title: str, signature: str | None,
@@ -75,7 +76,8 @@ class IncidentState:
                  event_count: int = 0, severity: int = 0, score: int = 0, score_explain: str | None = None,
                  src_ip: str | None = None, src_country: str | None = None, site: str | None = None,
                  sector: str | None = None, stored_json: list[str | None] | None = None,
-                 updated_at: int | None = None) -> None:
+                 updated_at: int | None = None, src_city: str | None = None, src_lat: float | None = None,
+                 src_lon: float | None = None) -> None:
         self.id = id
         self.group_key = group_key
         self.status = status
@@ -91,6 +93,9 @@ class IncidentState:
         self.score_explain = score_explain
         self.src_ip = src_ip
         self.src_country = src_country
+        self.src_city = src_city  # where the source that gave ``src_country`` is (with a city database)
+        self.src_lat = src_lat
+        self.src_lon = src_lon
         self.site = site
         self.sector = sector
         self.touched = False
@@ -120,7 +125,7 @@ class IncidentState:
             last_seen=row.last_seen, event_count=row.event_count, severity=row.severity, score=row.score,
             score_explain=row.score_explain, src_ip=row.src_ip, src_country=row.src_country, site=row.site,
             sector=row.sector, stored_json=[getattr(row, name) for name in _JSON_FIELDS],
-            updated_at=row.updated_at,
+            updated_at=row.updated_at, src_city=row.src_city, src_lat=row.src_lat, src_lon=row.src_lon,
         )
 
     def _decode(self) -> None:
@@ -160,7 +165,9 @@ class IncidentState:
             self.changed |= _SOURCES
         # The representative source is the only one, when there is only one.
         self.src_ip = sources[0] if len(sources) == 1 else None
-        self.src_country = self.src_country or row[SRC_COUNTRY]
+        if not self.src_country:  # the first source with a country gives it, and its place with it
+            self.src_country = row[SRC_COUNTRY]
+            self.src_city, self.src_lat, self.src_lon = row[SRC_CITY], row[SRC_LAT], row[SRC_LON]
         self.site = self.site or row[SITE]
         self.sector = self.sector or row[SECTOR]
         target_ip = row[DST_IP] if target_is_dst else src_ip
@@ -207,9 +214,9 @@ class IncidentState:
         sources, targets, techniques, indicator_ids = self._json_columns()
         return [
             None, self.group_key, self.title, self.signature, self.signature_id, self.category, self.src_ip,
-            self.src_country, self.site, self.sector, self.first_seen, self.last_seen, self.event_count,
-            self.severity, self.score, self.score_explain, self.status, targets, sources, techniques,
-            indicator_ids, now_ms,
+            self.src_country, self.src_city, self.src_lat, self.src_lon, self.site, self.sector, self.first_seen,
+            self.last_seen, self.event_count, self.severity, self.score, self.score_explain, self.status, targets,
+            sources, techniques, indicator_ids, now_ms,
         ]
 
     def update_row(self, now_ms: int) -> tuple[Any, ...]:
@@ -217,14 +224,16 @@ class IncidentState:
         sources, targets, techniques, indicator_ids = self._json_columns()
         return (
             self.status, self.first_seen, self.last_seen, self.event_count, self.severity, self.score,
-            self.score_explain, self.src_ip, self.src_country, self.site, self.sector, targets, sources,
-            techniques, indicator_ids, now_ms, self.id,
+            self.score_explain, self.src_ip, self.src_country, self.src_city, self.src_lat, self.src_lon, self.site,
+            self.sector, targets, sources, techniques, indicator_ids, now_ms, self.id,
         )
 
 
 assert events_write.INCIDENT_UPDATE_FIELDS == (
     "status", "first_seen", "last_seen", "event_count", "severity", "score", "score_explain", "src_ip",
-    "src_country", "site", "sector", "targets", "sources", "techniques", "indicator_ids", "updated_at")
+    "src_country", "src_city", "src_lat", "src_lon", "site", "sector", "targets", "sources", "techniques",
+    "indicator_ids", "updated_at")
+assert events_write.INCIDENT_COLUMNS[6:11] == ("src_ip", "src_country", "src_city", "src_lat", "src_lon")
 
 
 @dataclass

@@ -3,7 +3,7 @@
 Data: the database bundled with the ``geoip2fast`` PyPI package (no request leaves the server).
 The default file ``geoip2fast-asn-ipv6.dat.gz`` gives country and ASN for IPv4 and IPv6. geoip2fast
 itself holds it as Python lists of Python integers: about 110 MB per process. Here it is unpickled
-once, in a short-lived child process, into flat arrays (``CompactDatabase``: about 20 MB, the same
+once, in a short-lived child process, into flat arrays (``CompactDatabase``: about 25 MB, the same
 answers, checked against geoip2fast in ``tests/pipeline/test_pipeline_geoip.py``); the collector
 process never holds the lists. ``WATCHFLOOR_GEOIP_COMPACT=0`` (or a child that cannot run) falls back
 to geoip2fast in process. ``WATCHFLOOR_GEOIP_DATA_FILE=geoip2fast-ipv6.dat.gz`` selects country only
@@ -15,7 +15,12 @@ Special ranges come from ``ipaddress`` first, because the embedded database does
 ``documentation``, ``unspecified`` and ``reserved`` (240/4, broadcast, benchmarking ...). Such an
 address has no country: it is ours or nobody's, never a foreign attacker's.
 
-A city-level MaxMind ``.mmdb`` (``settings.geoip_city_database``) is not read yet (see docs/pipeline.md).
+City and coordinates: ``GeoIP(city=...)`` takes an open city database (``pipeline.geoip_city``, a
+MaxMind-format ``.mmdb`` configured as ``settings.geoip_city_database``; ``pipeline.ingest.configured_geoip``
+opens it). A global address the city database places gets ``city``, ``latitude``, ``longitude`` and
+``accuracy_km``, and the city database's country with them (so a point and its country always agree);
+the ASN still comes from the embedded database. Special ranges are never looked up there. Without a city
+database nothing is looked up twice and those fields stay ``None``.
 """
 from __future__ import annotations
 
@@ -53,10 +58,19 @@ class GeoInfo:
     scope: str
     country: str | None = None
     asn: str | None = None
+    # From the city database, when one is configured and places the address (never for special ranges).
+    city: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    accuracy_km: int | None = None
 
     @property
     def is_global(self) -> bool:
         return self.scope == GLOBAL
+
+    @property
+    def has_coordinates(self) -> bool:
+        return self.latitude is not None and self.longitude is not None
 
 
 INVALID = GeoInfo("invalid")
@@ -280,10 +294,26 @@ def compact_blob(data_file: str) -> bytes:
 
 
 class GeoIP:
-    """Looks addresses up with a per-instance LRU cache over the shared, lazily loaded database."""
+    """Looks addresses up with a per-instance LRU cache over the shared, lazily loaded database.
 
-    def __init__(self, cache_size: int = CACHE_SIZE) -> None:
-        self.lookup = lru_cache(maxsize=cache_size)(self._lookup)
+    ``city``: an open ``pipeline.geoip_city.CityDatabase`` (anything with ``lookup(ip) -> CityInfo | None``)
+    adds city and coordinates; its answers are cached here with the rest, so open it with
+    ``cache_size=0`` to avoid a second cache of the same addresses.
+    """
+
+    def __init__(self, cache_size: int = CACHE_SIZE, city: Any = None) -> None:
+        self.city = city
+        self.lookup = lru_cache(maxsize=cache_size)(self._lookup if city is None else self._lookup_city)
+
+    def _lookup_city(self, ip: str) -> GeoInfo:
+        found = self._lookup(ip)
+        if found.scope != GLOBAL:
+            return found  # private, reserved, invalid ...: ours or nobody's, never placed on a map
+        place = self.city.lookup(ip)
+        if place is None or not place.has_coordinates:
+            return found
+        return GeoInfo(GLOBAL, place.country or found.country, found.asn, place.city, place.latitude,
+                       place.longitude, place.accuracy_radius)
 
     @staticmethod
     def _lookup(ip: str) -> GeoInfo:

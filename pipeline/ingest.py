@@ -22,10 +22,16 @@ the rollups but opens no incident: otherwise every DNS lookup inside an OT zone 
 The target of an event (``site``, ``sector``, ``zone``, ``asset``) is the destination when it is in
 the inventory, else the source when that is (our asset talking out, e.g. beaconing), else nothing.
 ``src_site``/``src_zone`` say where an internal source sits (IT→OT detection).
+
+Source location: with a city database configured (``geoip_city_database``, opened by
+``configured_geoip``) a located source gets ``src_city``/``src_lat``/``src_lon`` on its event, and the
+batch also counts events per minute × site × source place (``events_write.upsert_place_rollups``) for
+the map. Both come from the per-address cache, and without a city database nothing is done per event.
 """
 from __future__ import annotations
 
 import gc
+import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -43,7 +49,7 @@ from pipeline.exposure_findings import alias_keys
 from pipeline.geoip import GeoInfo, GeoIP
 from pipeline.indicators import Hit, IndicatorMatch, IndicatorMatcher
 from pipeline.scoring import Scorer, load_scoring
-from settings.loader import Config, ConfigError
+from settings.loader import Config, ConfigError, city_database_path
 from settings.scoring import ScoringConfig
 from store import events_write
 from store.db import Store, now_ms as wall_clock_ms, to_ms
@@ -53,6 +59,27 @@ MINUTE_MS = 60_000
 MEMO_SIZE = 16384
 PAIR_CACHE_SIZE = 16384     # (source, destination) enrichments kept (~8 MB when full)
 ADDRESS_CACHE_SIZE = 16384  # per-address GeoIP + location + indicator hits, shared by the pairs
+
+log = logging.getLogger(__name__)
+
+
+def configured_geoip(config: Config) -> GeoIP:
+    """The GeoIP of this configuration: the embedded country + ASN data, plus the city database of
+    ``geoip_city_database`` when one is set. A city database that cannot be opened is left out with a
+    warning (``load_config`` has already listed it as a problem): events still get their country."""
+    path = city_database_path(config.folder, config.settings)
+    if path is None:
+        return GeoIP()
+    from pipeline.geoip_city import CityDatabase, CityDatabaseError
+
+    try:
+        # No cache of its own: ``GeoIP`` caches the combined answer per address.
+        city = CityDatabase.open(path, cache_size=0)
+    except CityDatabaseError as exc:
+        log.warning("geoip_city_database: %s; sources get country and ASN only", exc)
+        return GeoIP()
+    log.info("GeoIP: city database %s (%s)", city.path, city.database_type)
+    return GeoIP(city=city)
 
 
 
@@ -96,6 +123,8 @@ class _Pair:
 
     ``columns`` are the row's ``site`` … ``dst_country`` values in ``events_write.EVENT_COLUMNS``
     order (they are contiguous there); ``score_part`` is the pair's share of the score memo key.
+    ``rollup`` is ``(site, sector, src_country)``, with the source's place
+    ``(city, lat, lon)`` as a fourth item when a city database located it and the target is a site.
     """
 
     __slots__ = ("columns", "target", "src", "target_is_dst", "ip_hits", "score_part", "rollup", "src_text")
@@ -117,7 +146,7 @@ _COL = {name: index for index, name in enumerate(events_write.EVENT_COLUMNS)}
 _PAIR_FIRST, _PAIR_LAST = _COL["site"], _COL["dst_country"]
 assert events_write.EVENT_COLUMNS[_PAIR_FIRST:_PAIR_LAST + 1] == (
     "site", "sector", "zone", "zone_kind", "asset", "src_site", "src_zone", "src_zone_kind", "src_scope",
-    "src_country", "src_asn", "dst_country")
+    "src_country", "src_asn", "src_city", "src_lat", "src_lon", "dst_country")
 
 
 @dataclass
@@ -133,7 +162,7 @@ class EventPipeline:
     """Built once per process from the configuration; ``ingest`` is called once per batch."""
 
     def __init__(self, config: Config, store: Store, *, clock: Callable[[], int] | None = None,
-                 scoring: ScoringConfig | None = None) -> None:
+                 scoring: ScoringConfig | None = None, geoip: GeoIP | None = None) -> None:
         self.config = config
         self.store = store
         self.clock = clock or wall_clock_ms
@@ -149,7 +178,9 @@ class EventPipeline:
         self.policy = scoring.incidents
         self.incident_kinds = frozenset(scoring.incidents.kinds)
         self.incident_min_level = Severity.from_label(scoring.incidents.min_level)
-        self.geoip = GeoIP()
+        # ``geoip`` for tests and tools; by default the configuration's (with its city database, if any).
+        self.geoip = geoip if geoip is not None else configured_geoip(config)
+        self._placing = self.geoip.city is not None
         self.assets = AssetIndex(config.inventory)
         self.indicators = IndicatorMatcher()
         self.exposure = KevExposure(self.assets.assets_by_id.values(),
@@ -251,6 +282,8 @@ class EventPipeline:
 
         correlation = self.correlator.assign(conn, members, now_ms)
         events_write.insert_event_rows(conn, rows)
+        if self._placing:  # per distinct rollup key, not per event
+            rollup = self._place_rollups(conn, rollup)
         events_write.upsert_rollups(conn, {(minute, level, *where): n for (minute, level, where), n in rollup.items()})
         return IngestResult(
             accepted=len(rows), duplicates=len(events) - len(rows), incidents_new=correlation.new,
@@ -267,10 +300,12 @@ class EventPipeline:
             target, target_is_dst = src_loc, False
         asset = target.asset
         src_country = src_geo.country if src_geo else None
+        src_lat = src_geo.latitude if src_geo else None
         columns = (
             target.site, target.sector, target.zone_name, target.zone_kind, asset.asset_id if asset else None,
             src_loc.site, src_loc.zone_name, src_loc.zone_kind,
             src_geo.scope if src_geo else None, src_country, src_geo.asn if src_geo else None,
+            src_geo.city if src_lat is not None else None, src_lat, src_geo.longitude if src_lat is not None else None,
             dst_geo.country if dst_geo else None,
         )
         # The score is a function of the pair's locations alone; the source address only matters when
@@ -281,11 +316,36 @@ class EventPipeline:
         ip_hits: tuple[tuple[str, Hit], ...] = ()
         if src_hits or dst_hits:  # the order ``IndicatorIndex.match`` gives: source first
             ip_hits = tuple(("src_ip", hit) for hit in src_hits) + tuple(("dst_ip", hit) for hit in dst_hits)
-        pair = _Pair(columns, target, src_loc, target_is_dst, ip_hits, score_part,
-                     (target.site or "", target.sector or "", src_country or ""), src_text)
+        rollup: tuple[Any, ...] = (target.site or "", target.sector or "", src_country or "")
+        if src_lat is not None and target.site:  # only a city database gives coordinates
+            rollup += ((src_geo.city or "", src_lat, src_geo.longitude),)
+        pair = _Pair(columns, target, src_loc, target_is_dst, ip_hits, score_part, rollup, src_text)
         _make_room(self._pairs, PAIR_CACHE_SIZE)
         self._pairs[(src_ip, dst_ip)] = pair
         return pair
+
+    @staticmethod
+    def _place_rollups(conn: Connection,
+                       rollup: dict[tuple[int, int, tuple], int]) -> dict[tuple[int, int, tuple], int]:
+        """Write the per-place counts of a batch (keys whose ``where`` carries a place) and give back the
+        counts by ``(minute, level, (site, sector, src_country))`` for ``upsert_rollups``."""
+        plain: dict[tuple[int, int, tuple], int] = {}
+        places: dict[tuple[int, str, str, str, float, float], list[int]] = {}
+        for (minute, level, where), n in rollup.items():
+            if len(where) == 3:
+                plain[(minute, level, where)] = plain.get((minute, level, where), 0) + n
+                continue
+            site, sector, country, (city, lat, lon) = where
+            key = (minute, level, (site, sector, country))
+            plain[key] = plain.get(key, 0) + n
+            counted = places.get((minute, site, country, city, lat, lon))
+            if counted is None:
+                places[(minute, site, country, city, lat, lon)] = [n, level]
+            else:
+                counted[0] += n
+                counted[1] = max(counted[1], level)
+        events_write.upsert_place_rollups(conn, {key: (n, level) for key, (n, level) in places.items()})
+        return plain
 
     def _address(self, ip: str) -> tuple[GeoInfo | None, Location, tuple[Hit, ...]]:
         """GeoIP, inventory location and indicator hits of one address (cached: pairs share addresses)."""

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event, insert, inspect, select
 from sqlalchemy.pool import NullPool
 
+from store import coarse_rollups, incident_search
 from store.schema import SCHEMA_VERSION, metadata, schema_info
 
 SQLITE_BUSY_TIMEOUT_MS = 15000
@@ -80,9 +81,15 @@ def create_or_upgrade(engine: Engine) -> None:
 
     Upgrades are additive: a column added to ``store.schema`` appears in an existing store at the
     next start, so an older data folder keeps working. Nothing is ever dropped or retyped here.
+
+    Derived data is brought up to date in the same transaction as the version check: the coarse
+    rollups are filled from ``rollups`` once (``coarse_rollups.ensure``), and on SQLite the incident
+    search index is created, or rebuilt when its triggers were missing (``incident_search.ensure``).
+    Both are one-off costs of the first start after an upgrade (seconds at millions of rows).
     """
     metadata.create_all(engine)
     _add_missing_columns(engine)
+    trigram = incident_search.trigram_available(engine)
     with engine.begin() as conn:
         row = conn.execute(select(schema_info.c.value).where(schema_info.c.key == "version")).first()
         if row is None:
@@ -91,6 +98,8 @@ def create_or_upgrade(engine: Engine) -> None:
             raise RuntimeError(
                 f"the store was written by a newer watchfloor (schema {row.value} > {SCHEMA_VERSION}); upgrade first"
             )
+        coarse_rollups.ensure(conn)
+        incident_search.ensure(conn, trigram)
 
 
 def _add_missing_columns(engine: Engine) -> None:

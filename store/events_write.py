@@ -14,8 +14,9 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Table, bindparam, func, insert, select, tuple_, update
 
+from store import coarse_rollups
 from store.db import dumps
-from store.schema import events, incident_log, incidents, rollups
+from store.schema import events, incident_log, incidents, place_rollups, rollups
 
 CHUNK = 500  # bound parameters per IN (...) query: well below SQLite's limit
 
@@ -37,8 +38,8 @@ EVENT_COLUMNS: tuple[str, ...] = (
     "ts", "sensor", "kind", "src_ip", "src_port", "dst_ip", "dst_port", "proto", "app_proto", "signature_id",
     "signature", "category", "sensor_severity", "severity", "score", "score_explain", "action", "domain", "url",
     "file_hash", "ja3", "ics_function", "site", "sector", "zone", "zone_kind", "asset", "src_site", "src_zone",
-    "src_zone_kind", "src_scope", "src_country", "src_asn", "dst_country", "indicator_ids", "techniques",
-    "incident_id", "extra", "raw", "content_hash", "ingested_at",
+    "src_zone_kind", "src_scope", "src_country", "src_asn", "src_city", "src_lat", "src_lon", "dst_country",
+    "indicator_ids", "techniques", "incident_id", "extra", "raw", "content_hash", "ingested_at",
 )
 _INSERT_EVENTS = (f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) "
                   f"VALUES ({', '.join('?' * len(EVENT_COLUMNS))})")
@@ -202,9 +203,9 @@ def insert_incidents(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> lis
 
 #: The columns of a new incident row as the correlator builds it (``id`` first; ``assignee`` left empty).
 INCIDENT_COLUMNS: tuple[str, ...] = (
-    "id", "group_key", "title", "signature", "signature_id", "category", "src_ip", "src_country", "site", "sector",
-    "first_seen", "last_seen", "event_count", "severity", "score", "score_explain", "status", "targets", "sources",
-    "techniques", "indicator_ids", "updated_at",
+    "id", "group_key", "title", "signature", "signature_id", "category", "src_ip", "src_country", "src_city",
+    "src_lat", "src_lon", "site", "sector", "first_seen", "last_seen", "event_count", "severity", "score",
+    "score_explain", "status", "targets", "sources", "techniques", "indicator_ids", "updated_at",
 )
 
 
@@ -231,7 +232,8 @@ _INSERT_INCIDENTS = (f"INSERT INTO incidents ({', '.join(INCIDENT_COLUMNS)}) "
 
 INCIDENT_UPDATE_FIELDS = (
     "status", "first_seen", "last_seen", "event_count", "severity", "score", "score_explain", "src_ip",
-    "src_country", "site", "sector", "targets", "sources", "techniques", "indicator_ids", "updated_at",
+    "src_country", "src_city", "src_lat", "src_lon", "site", "sector", "targets", "sources", "techniques",
+    "indicator_ids", "updated_at",
 )
 
 
@@ -276,9 +278,17 @@ def append_log(conn: Connection, entries: Sequence[Mapping[str, Any]]) -> None:
 
 
 def upsert_rollups(conn: Connection, counts: Mapping[tuple[int, int, str, str, str], int]) -> None:
-    """Add per-minute counts keyed ``(minute, severity, site, sector, src_country)``; '' means unknown."""
+    """Add per-minute counts keyed ``(minute, severity, site, sector, src_country)``; '' means unknown.
+
+    The coarse rollups the wall reads (``store.coarse_rollups``) get the same counts in the same
+    transaction, after the minute rows (the order ``coarse_rollups.ensure`` relies on)."""
     if not counts:
         return
+    _upsert_minute_rollups(conn, counts)
+    coarse_rollups.upsert(conn, counts)
+
+
+def _upsert_minute_rollups(conn: Connection, counts: Mapping[tuple[int, int, str, str, str], int]) -> None:
     dialect = conn.dialect.name
     if dialect == "sqlite":  # the driver's executemany of tuples: no per-row parameter processing
         conn.exec_driver_sql(_UPSERT_ROLLUPS, [(*key, n) for key, n in counts.items()])
@@ -301,6 +311,48 @@ def upsert_rollups(conn: Connection, counts: Mapping[tuple[int, int, str, str, s
 _UPSERT_ROLLUPS = (
     "INSERT INTO rollups (minute, severity, site, sector, src_country, events) VALUES (?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (minute, severity, site, sector, src_country) DO UPDATE SET events = events + excluded.events"
+)
+
+
+def upsert_place_rollups(conn: Connection,
+                         counts: Mapping[tuple[int, str, str, str, float, float], tuple[int, int]]) -> None:
+    """Add per-minute counts of located sources, keyed ``(minute, site, src_country, src_city, src_lat,
+    src_lon)`` with ``(events, worst severity)`` ('' means unknown country or city), to ``place_rollups``
+    at every span of ``coarse_rollups.PAIR_SPANS``."""
+    if not counts:
+        return
+    blocks: dict[tuple[Any, ...], list[int]] = {}
+    for (minute, *place), (n, level) in counts.items():
+        for span in coarse_rollups.PAIR_SPANS:
+            key = (span, minute - minute % span, *place)
+            found = blocks.get(key)
+            if found is None:
+                blocks[key] = [n, level]
+            else:
+                found[0] += n
+                if level > found[1]:
+                    found[1] = level
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql(_UPSERT_PLACES, [(*key, n, level) for key, (n, level) in blocks.items()])
+        return
+    from sqlalchemy.dialects.postgresql import insert as dialect_insert
+
+    statement = dialect_insert(place_rollups)
+    statement = statement.on_conflict_do_update(
+        index_elements=[place_rollups.c[name] for name in _PLACE_KEY],
+        set_={"events": place_rollups.c.events + statement.excluded.events,
+              "severity": func.greatest(place_rollups.c.severity, statement.excluded.severity)},
+    )
+    # Sorted, so two collectors upserting overlapping keys take their row locks in the same order.
+    conn.execute(statement, [{**dict(zip(_PLACE_KEY, key)), "events": n, "severity": level}
+                             for key, (n, level) in sorted(blocks.items())])
+
+
+_PLACE_KEY = ("span", "start", "site", "src_country", "src_city", "src_lat", "src_lon")
+_UPSERT_PLACES = (
+    f"INSERT INTO place_rollups ({', '.join(_PLACE_KEY)}, events, severity) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    f"ON CONFLICT ({', '.join(_PLACE_KEY)}) DO UPDATE SET events = events + excluded.events, "
+    "severity = max(severity, excluded.severity)"
 )
 
 

@@ -9,26 +9,29 @@ The contract, for every function here:
   data; times as ``datetime64[ms, UTC]``, severities as their words) or a small frozen dataclass;
 * it never writes. Officer actions go through ``store.events_write``.
 
-The wall reads the ``rollups`` table (per-minute counts by severity x site x sector x source
-country, kept at ingest), never the raw ``events`` table, except for index-only look-ups such as
-the newest event time.
+The wall reads the event counts kept at ingest (``rollups``, per minute x severity x site x sector x
+source country, through the coarse tables of ``store.coarse_rollups``), never the raw ``events``
+table, except for index-only look-ups such as the newest event time.
 """
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, case, func, literal, or_, select
+from sqlalchemy import BigInteger, Connection, case, func, literal, or_, select, union_all
 
+from store import coarse_rollups, incident_search
 from store.db import Store, from_ms, loads
 from store.freshness import source_freshness
 from store.records import SEVERITY_LABELS, Severity
 from store.schema import events, feed_runs, incidents, indicators, rollups, sightings, source_state
 from store.schema import incident_log as log_table
+from store.schema import place_rollups
+from store.schema import rollups_pairs, rollups_severity
 
 if TYPE_CHECKING:
     from settings.inventory import Inventory
@@ -125,30 +128,62 @@ def _minute_floor(ms: int) -> int:
     return ms - ms % MINUTE_MS
 
 
-# The two readers of ``rollups``: every wall query goes through one of them, so a coarser rollup
-# (per-minute x severity, per-hour x site x country) can replace the scan in one place.
+# The two readers of the event counts: every wall query goes through one of them. They read the
+# coarse rollups (``store.coarse_rollups``), which sum ``rollups`` again per severity and per source
+# country x site over aligned blocks of several spans, and give exactly what summing the minute rows
+# over the same minutes gives.
 
 def _severity_buckets(conn: Connection, first_minute: int, last_minute: int,
                       bucket_ms: int = MINUTE_MS) -> list[tuple[int, int, int]]:
     """``(bucket start, severity, events)`` over the minutes ``[first_minute, last_minute]``,
-    ``bucket_ms`` a multiple of a minute; only buckets with events."""
-    bucket = (rollups.c.minute // bucket_ms) * bucket_ms if bucket_ms != MINUTE_MS else rollups.c.minute
+    ``bucket_ms`` a multiple of a minute; only buckets with events. Blocks whose span divides
+    ``bucket_ms`` each fall in one bucket, so the window is read in the longest of those."""
+    r = rollups_severity.c
+    spans = [span for span in coarse_rollups.SEVERITY_SPANS if bucket_ms % span == 0]
+    parts = [select(r.start, r.severity, r.events).where(r.span == span, r.start >= lo, r.start <= hi)
+             for span, lo, hi in coarse_rollups.tiles(first_minute, last_minute, spans)]
+    if not parts:
+        return []
+    blocks = (union_all(*parts) if len(parts) > 1 else parts[0]).subquery()
+    bucket = (blocks.c.start // bucket_ms) * bucket_ms if bucket_ms != MINUTE_MS else blocks.c.start
     rows = conn.execute(
-        select(bucket, rollups.c.severity, func.sum(rollups.c.events))
-        .where(rollups.c.minute >= first_minute, rollups.c.minute <= last_minute)
-        .group_by(bucket, rollups.c.severity)
+        select(bucket, blocks.c.severity, func.sum(blocks.c.events)).group_by(bucket, blocks.c.severity)
     ).all()
     return [(int(m), int(s), int(n or 0)) for m, s, n in rows]
 
 
 def _country_site_pairs(conn: Connection, first_minute: int, last_minute: int) -> list[tuple[str, str, int, int]]:
-    """``(src_country, site, events, worst severity)`` over ``[first_minute, last_minute]``."""
+    """``(src_country, site, events, worst severity)`` over ``[first_minute, last_minute]``: the
+    window cut into aligned hours, 15- and 5-minute blocks and edge minutes (``coarse_rollups.tiles``)."""
+    p = rollups_pairs.c
+    parts = [select(p.src_country, p.site, p.events, p.severity).where(p.span == span, p.start >= lo, p.start <= hi)
+             for span, lo, hi in coarse_rollups.tiles(first_minute, last_minute)]
+    if not parts:
+        return []
+    blocks = (union_all(*parts) if len(parts) > 1 else parts[0]).subquery()
     rows = conn.execute(
-        select(rollups.c.src_country, rollups.c.site, func.sum(rollups.c.events), func.max(rollups.c.severity))
-        .where(rollups.c.minute >= first_minute, rollups.c.minute <= last_minute)
-        .group_by(rollups.c.src_country, rollups.c.site)
+        select(blocks.c.src_country, blocks.c.site, func.sum(blocks.c.events), func.max(blocks.c.severity))
+        .group_by(blocks.c.src_country, blocks.c.site)
     ).all()
     return [(c or "", s or "", int(n or 0), int(lv)) for c, s, n, lv in rows]
+
+
+def _open_counts_statement() -> Any:
+    """The capped count of open incidents at each severity (``SEVERITY_LABELS`` order) and the newest
+    event time, in one statement: each count stops at ``:cap`` entries of the status/severity index."""
+    from sqlalchemy import bindparam
+
+    def capped(label: str) -> Any:
+        inner = (select(literal(1)).select_from(incidents)
+                 .where(incidents.c.status.in_(OPEN_STATUSES), incidents.c.severity == _level(label))
+                 .limit(bindparam("cap", type_=BigInteger)).subquery())
+        return select(func.count()).select_from(inner).scalar_subquery()
+
+    return select(*[capped(label) for label in SEVERITY_LABELS], select(func.max(events.c.ts)).scalar_subquery())
+
+
+# Built once: only the cap changes between refreshes (a bound parameter), so it is compiled once.
+_OPEN_COUNTS = _open_counts_statement()
 
 
 def wall_kpis(store: Store, now_ms: int) -> WallKpis:
@@ -156,13 +191,10 @@ def wall_kpis(store: Store, now_ms: int) -> WallKpis:
     hour_start = last_minute - 59 * MINUTE_MS
     prev_start = hour_start - HOUR_MS
     with store.reader.connect() as conn:
-        by_label = {
-            label: _capped_count(conn, [incidents.c.status.in_(OPEN_STATUSES), incidents.c.severity == _level(label)],
-                                 OPEN_COUNT_CAP)
-            for label in SEVERITY_LABELS
-        }
+        *open_counts, latest = conn.execute(_OPEN_COUNTS, {"cap": OPEN_COUNT_CAP}).one()
+        by_label = {label: int(n) for label, n in zip(SEVERITY_LABELS, open_counts)}
+        latest = int(latest) if latest is not None else None
         minute_rows = _severity_buckets(conn, prev_start, last_minute)
-        latest = _latest_event(conn)
     counts: dict[int, int] = {}
     for minute, _severity, n in minute_rows:
         counts[minute] = counts.get(minute, 0) + n
@@ -281,6 +313,45 @@ def attack_map(store: Store, inventory: Inventory, now_ms: int, hours: float = 1
     return AttackMap(arc_frame, site_frame, since, now_ms, total, unplaced, unknown_origin)
 
 
+PLACE_COLUMNS = {"src_country": "str", "src_city": "str", "lat": "float", "lon": "float", "site": "str",
+                 "events": "int", "severity": "str"}
+#: ``source_places`` returns at most this many (place, site) pairs: what the map can draw.
+PLACE_LIMIT = 120
+
+
+def source_places(store: Store, inventory: Inventory, now_ms: int, hours: float = 1.0,
+                  limit: int = PLACE_LIMIT) -> pd.DataFrame:
+    """Located sources → our sites over the same window as ``attack_map``: country, city (``""`` when the
+    database names none), coordinates, site, events and worst severity, the ``limit`` biggest first.
+
+    Read from ``place_rollups``, which only a city GeoIP database fills: without one this is empty and
+    the map places every source at its country. The window is cut into the same aligned blocks as the
+    arcs' (``coarse_rollups.tiles``), so a place's count is part of its (country, site) arc's; what is
+    not returned here is what the map still draws from the country."""
+    since = _minute_floor(now_ms - int(hours * HOUR_MS)) + MINUTE_MS
+    site_ids = [s.id for s in inventory.sites]
+    if not site_ids or limit <= 0:
+        return _frame([], PLACE_COLUMNS)
+    p = place_rollups.c
+    place = (p.src_country, p.src_city, p.src_lat, p.src_lon, p.site)
+    parts = [select(*place, p.events, p.severity).where(p.span == span, p.start >= lo, p.start <= hi)
+             for span, lo, hi in coarse_rollups.tiles(since, _minute_floor(now_ms))]
+    if not parts:
+        return _frame([], PLACE_COLUMNS)
+    b = (union_all(*parts) if len(parts) > 1 else parts[0]).subquery().c
+    total = func.sum(b.events)
+    with store.reader.connect() as conn:
+        rows = conn.execute(
+            select(b.src_country, b.src_city, b.src_lat, b.src_lon, b.site, total, func.max(b.severity))
+            .where(b.site.in_(site_ids))
+            .group_by(b.src_country, b.src_city, b.src_lat, b.src_lon, b.site)
+            .order_by(total.desc(), b.src_country, b.src_city, b.site)
+            .limit(limit)
+        ).all()
+    return _frame(((c or "", city or "", float(lat), float(lon), site, int(n or 0), _label(lv))
+                   for c, city, lat, lon, site, n, lv in rows), PLACE_COLUMNS)
+
+
 # --- incidents -------------------------------------------------------------------------------------
 
 INCIDENT_COLUMNS = {
@@ -320,7 +391,18 @@ class IncidentPage:
         return max(1, -(-self.total // self.page_size))
 
 
-def _incident_conditions(f: IncidentFilters, dialect: str) -> list[Any]:
+class _Where(NamedTuple):
+    """The WHERE conditions of a filter; for a text search the trigram index can answer, also the
+    candidate ids to read (``driver``, see ``incident_search.candidates``) and how many there are at
+    most (``bound``), else ``None`` for both."""
+
+    conds: list[Any]
+    driver: Any = None
+    bound: int | None = None
+
+
+def _incident_conditions(f: IncidentFilters, conn: Connection) -> _Where:
+    dialect = conn.dialect.name
     c = incidents.c
     conds: list[Any] = []
     if f.severity:
@@ -345,10 +427,16 @@ def _incident_conditions(f: IncidentFilters, dialect: str) -> list[Any]:
 
         # The title is the signature; ``sources`` lists every source address (``src_ip`` only the sole one).
         options = [has(c.title), has(c.sources)]
-        if text.lstrip("#").isdigit():
-            options.append(c.id == int(text.lstrip("#")))
+        wanted_id = int(text.lstrip("#")) if text.lstrip("#").isdigit() else None
+        if wanted_id is not None:
+            options.append(c.id == wanted_id)
         conds.append(or_(*options))
-    return conds
+        # A selective text is looked up in the trigram index; the conditions above still decide among
+        # its candidates, so the answer is the scan's (``store.incident_search``).
+        count = incident_search.candidate_count(conn, text)
+        if count is not None and count <= incident_search.MAX_CANDIDATES:
+            return _Where(conds, incident_search.candidates(text, wanted_id), count + (wanted_id is not None))
+    return _Where(conds)
 
 
 def incidents_page(store: Store, filters: IncidentFilters = IncidentFilters(), sort: str = "-last_seen",
@@ -364,6 +452,8 @@ def incidents_page(store: Store, filters: IncidentFilters = IncidentFilters(), s
     filter is selective (that many or fewer matches) those ids are the whole answer: they are
     sorted here and the page is fetched by primary key, so a rare match never walks the sort
     index row by row. When it is broad, matches are dense and the sort index finds a page at once.
+    A text search answered from the trigram index has at most ``incident_search.MAX_CANDIDATES``
+    matches: all of them are read in the first step (by id), so it never walks the sort index.
     """
     page_size = max(1, min(int(page_size), MAX_PAGE_SIZE))
     page = max(0, int(page))
@@ -376,11 +466,17 @@ def incidents_page(store: Store, filters: IncidentFilters = IncidentFilters(), s
         order = [order_col.desc() if descending else order_col.asc(), incidents.c.last_seen.desc(), incidents.c.id.desc()]
     else:
         order = [order_col.desc(), incidents.c.id.desc()] if descending else [order_col.asc(), incidents.c.id.asc()]
-    conds = _incident_conditions(filters, store.reader.dialect.name)
     with store.reader.connect() as conn:
+        where = _incident_conditions(filters, conn)
+        conds = where.conds
+        # One more than can match, so that fewer keys than the limit means "these are all the matches".
+        key_limit = max(COUNT_CAP, where.bound or 0) + 1
         tie = incidents.c.last_seen if key == "severity" else incidents.c.id
-        keys = conn.execute(select(incidents.c.id, order_col, tie).where(*conds).limit(COUNT_CAP + 1)).all()
-        if len(keys) <= COUNT_CAP:
+        keys_query = select(incidents.c.id, order_col, tie)
+        if where.driver is not None:  # a selective text search: read only its candidates, by id
+            keys_query = keys_query.select_from(incident_search.driven_by(where.driver, incidents))
+        keys = conn.execute(keys_query.where(*conds).limit(key_limit)).all()
+        if len(keys) < key_limit:
             # None sorts last either way, then the key, then (severity only) newest activity, then id
             ranked = sorted(keys, key=lambda r: ((r[1] is None) != descending, r[1] if r[1] is not None else 0,
                                                  r[2] or 0, r[0]), reverse=descending)
@@ -466,6 +562,10 @@ class IncidentDetail:
     last_seen: datetime
     event_count: int
     updated_at: datetime
+    # Where the source of ``src_country`` is, when a city GeoIP database located it.
+    src_city: str | None = None
+    src_lat: float | None = None
+    src_lon: float | None = None
     score_explain: list[dict[str, Any]] = field(default_factory=list)
     targets: list[Any] = field(default_factory=list)
     sources: list[Any] = field(default_factory=list)
@@ -499,6 +599,7 @@ def incident_by_id(store: Store, incident_id: int | str) -> IncidentDetail | Non
         src_country=m["src_country"], signature=m["signature"], signature_id=m["signature_id"],
         category=m["category"], first_seen=from_ms(m["first_seen"]), last_seen=from_ms(m["last_seen"]),
         event_count=int(m["event_count"]), updated_at=from_ms(m["updated_at"]),
+        src_city=m["src_city"], src_lat=m["src_lat"], src_lon=m["src_lon"],
         score_explain=_as_list(loads(m["score_explain"], [])), targets=_as_list(loads(m["targets"], [])),
         sources=_as_list(loads(m["sources"], [])), techniques=_as_list(loads(m["techniques"], [])),
         indicator_ids=[int(i) for i in _as_list(loads(m["indicator_ids"], [])) if str(i).isdigit()],

@@ -58,6 +58,9 @@ events = Table(
     Column("src_scope", String(16)),
     Column("src_country", String(2)),
     Column("src_asn", String(128)),
+    Column("src_city", String(128)),  # src_city/lat/lon: only with a city GeoIP database
+    Column("src_lat", Float),
+    Column("src_lon", Float),
     Column("dst_country", String(2)),
     Column("indicator_ids", Text),
     Column("techniques", Text),
@@ -154,6 +157,9 @@ incidents = Table(
     Column("category", Text),
     Column("src_ip", String(64)),
     Column("src_country", String(2)),
+    Column("src_city", String(128)),  # where the source of ``src_country`` is, with a city database
+    Column("src_lat", Float),
+    Column("src_lon", Float),
     Column("site", String(64)),
     Column("sector", String(32)),
     Column("first_seen", BigInteger, nullable=False),
@@ -241,6 +247,51 @@ rollups = Table(
     Column("sector", String(32), primary_key=True),
     Column("src_country", String(2), primary_key=True),
     Column("events", Integer, nullable=False),
+)
+
+# Where the sources are, for the attack map: events and worst severity per site x source place
+# (country, city, coordinates), kept like ``rollups_pairs`` at the spans of
+# ``coarse_rollups.PAIR_SPANS`` (``start`` aligned to ``span``) so an hour's window reads a few blocks.
+# Written only for sources a city GeoIP database located (``pipeline.ingest``; empty without one);
+# '' means no country or no city name. Read by ``queries.source_places``.
+place_rollups = Table(
+    "place_rollups", metadata,
+    Column("span", Integer, primary_key=True),
+    Column("start", BigInteger, primary_key=True),
+    Column("site", String(64), primary_key=True),
+    Column("src_country", String(2), primary_key=True),
+    Column("src_city", String(128), primary_key=True),
+    Column("src_lat", Float, primary_key=True),
+    Column("src_lon", Float, primary_key=True),
+    Column("events", Integer, nullable=False),
+    Column("severity", SmallInteger, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+# --- coarse rollups (store/coarse_rollups.py) -------------------------------------------------------
+# ``rollups`` summed again, upserted in the same transaction as it, so the wall sums hundreds of rows
+# instead of millions: events per severity over aligned blocks of 1 and 15 minutes, and events + worst
+# severity per source country x site over aligned blocks of 1, 5 and 15 minutes and 1 hour (``span``,
+# ms; ``start`` aligned to it, UTC). Clustered on their keys (WITHOUT ROWID on SQLite): a time range is
+# one contiguous read.
+rollups_severity = Table(
+    "rollups_severity", metadata,
+    Column("span", Integer, primary_key=True),
+    Column("start", BigInteger, primary_key=True),
+    Column("severity", SmallInteger, primary_key=True),
+    Column("events", Integer, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+rollups_pairs = Table(
+    "rollups_pairs", metadata,
+    Column("span", Integer, primary_key=True),
+    Column("start", BigInteger, primary_key=True),
+    Column("src_country", String(2), primary_key=True),
+    Column("site", String(64), primary_key=True),
+    Column("events", Integer, nullable=False),
+    Column("severity", SmallInteger, nullable=False),
+    sqlite_with_rowid=False,
 )
 
 # --- exposure findings (pipeline/exposure_findings.py) -------------------------------------------------

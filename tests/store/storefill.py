@@ -1,6 +1,7 @@
 """Test helpers (not tests): a real SQLite store in a temp folder, a small config, and row inserters.
 
-Rows go in through SQLAlchemy Core inserts on ``store.writer``, as the pipeline would leave them.
+Rows go in through SQLAlchemy Core inserts on ``store.writer``, as the pipeline would leave them;
+rollups through ``events_write.upsert_rollups``, which also keeps the coarse rollups the wall reads.
 Times are fixed epoch milliseconds (``NOW``), never the wall clock.
 """
 from __future__ import annotations
@@ -16,6 +17,7 @@ from settings.inventory import Inventory
 from settings.loader import Config
 from settings.sources import SourceConfig
 from store.db import Store
+from store.events_write import upsert_rollups
 from store.schema import (
     events, feed_runs, incident_log, incidents, indicators, rollups, sightings, source_state,
 )
@@ -62,6 +64,13 @@ def make_store(tmp: Path) -> Store:
 
 def add(store: Store, table: Any, rows: list[dict[str, Any]]) -> None:
     with store.writer.begin() as conn:
+        if table is rollups:  # the way the pipeline writes them, so the coarse rollups follow
+            counts: dict[tuple[int, int, str, str, str], int] = {}
+            for r in rows:
+                key = (r["minute"], r["severity"], r["site"], r["sector"], r["src_country"])
+                counts[key] = counts.get(key, 0) + r["events"]
+            upsert_rollups(conn, counts)
+            return
         for row in rows:  # one by one: rows may set different columns
             conn.execute(insert(table).values(**row))
 
