@@ -325,7 +325,13 @@ class Correlator:
                 state.id = new_id
             result.new = len(created)
         if touched:
-            events_write.update_incident_rows(conn, [s.update_row(now_ms) for s in touched])
+            # Apart, so that the search index's update trigger (it watches ``sources``) fires only for
+            # incidents that gained a source: most updates only move counts and times.
+            new_sources = [s for s in touched if s.changed & _SOURCES]
+            same_sources = [s for s in touched if not s.changed & _SOURCES]
+            events_write.update_incident_rows(conn, [s.update_row(now_ms) for s in new_sources])
+            events_write.update_incident_rows(conn, [s.update_row(now_ms) for s in same_sources],
+                                              sources_changed=False)
             result.updated = len(touched)
         reopened = [s for s in touched if s.reopened_from]
         if reopened:

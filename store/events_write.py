@@ -257,12 +257,26 @@ _update_tuple = itemgetter(*INCIDENT_UPDATE_FIELDS, "id")
 _UPDATE_INCIDENTS = f"UPDATE incidents SET {', '.join(f'{name} = ?' for name in INCIDENT_UPDATE_FIELDS)} WHERE id = ?"
 
 
-def update_incident_rows(conn: Connection, rows: Sequence[Sequence[Any]]) -> None:
-    """Executemany update of rows given as ``(*INCIDENT_UPDATE_FIELDS, id)`` sequences."""
+_SOURCES_AT = INCIDENT_UPDATE_FIELDS.index("sources")
+_UPDATE_INCIDENTS_SAME_SOURCES = (
+    f"UPDATE incidents SET {', '.join(f'{name} = ?' for name in INCIDENT_UPDATE_FIELDS if name != 'sources')} "
+    "WHERE id = ?")
+
+
+def update_incident_rows(conn: Connection, rows: Sequence[Sequence[Any]], *, sources_changed: bool = True) -> None:
+    """Executemany update of rows given as ``(*INCIDENT_UPDATE_FIELDS, id)`` sequences.
+
+    ``sources_changed=False`` (the caller knows no row's ``sources`` changed): ``sources`` is left
+    out of the statement, so SQLite's ``AFTER UPDATE OF ... sources`` trigger of the incident search
+    index (``store.incident_search``) does not run for these rows at all."""
     if not rows:
         return
     if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql(_UPDATE_INCIDENTS, rows)
+        if sources_changed:
+            conn.exec_driver_sql(_UPDATE_INCIDENTS, rows)
+        else:
+            conn.exec_driver_sql(_UPDATE_INCIDENTS_SAME_SOURCES,
+                                 [(*row[:_SOURCES_AT], *row[_SOURCES_AT + 1:]) for row in rows])
         return
     update_incidents(conn, [{"id": row[-1], **dict(zip(INCIDENT_UPDATE_FIELDS, row))} for row in rows])
 
