@@ -38,7 +38,10 @@ def create_app(runtime: Runtime) -> Dash:
 def __getattr__(name: str) -> Any:
     # gunicorn asks for ``app:server``; building it lazily keeps `python app.py collect` free of Dash.
     if name == "server":
+        from runtime.cli import freeze_startup_heap
+
         server = create_app(Runtime.load()).server
+        freeze_startup_heap()
         globals()["server"] = server
         return server
     raise AttributeError(name)

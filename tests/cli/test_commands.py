@@ -168,3 +168,16 @@ def test_web_only_processes_serve_without_collecting(tmp_path: Path, demo_config
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+def test_a_serving_process_freezes_its_startup_heap(tmp_path: Path, demo_config: Path) -> None:
+    # What gunicorn does with ``app:server``: build the app, then the start-up objects are frozen
+    # (out of the cyclic collector's full passes) and the serving process can still collect.
+    env = {**os.environ, "WATCHFLOOR_CONFIG": str(demo_config), "WATCHFLOOR_DATA": str(tmp_path / "data")}
+    probe = ("import gc, app\nbefore = gc.get_freeze_count()\napp.server\n"
+             "print(before, gc.get_freeze_count(), gc.isenabled())")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=180)
+    assert done.returncode == 0, done.stderr
+    before, frozen, enabled = done.stdout.split()
+    assert before == "0" and int(frozen) > 100_000 and enabled == "True"
