@@ -1,8 +1,11 @@
 """The bundled demo: realistic Suricata EVE alerts written to a file that the real tailer reads.
 
 Nothing here bypasses the real path. The writer appends EVE lines to the file named by the
-enabled ``demo: true`` tail source, and writes a small plain-list blocklist to the file named by
-the enabled ``demo: true`` file source; both then go through the real parsers, pipeline and store.
+enabled ``demo: true`` tail source, writes a small plain-list blocklist to the file of the enabled
+``demo: true`` ``lines`` source, and a short catalogue in CISA's KEV JSON shape to the file of the
+enabled ``demo: true`` ``kev`` source; all of them then go through the real parsers, pipeline and store.
+The KEV entries are real catalogue entries for products the example inventory runs, so the
+Exposure page and the known-exploited score have something true to show.
 Targets come from ``config/assets.yaml``; attackers are public addresses from many countries
 (sampled once from the embedded GeoIP database, so their countries are real), a few of them
 listed on the demo blocklist.
@@ -23,6 +26,20 @@ from settings.inventory import Asset, Inventory, Site, Zone
 from settings.loader import Config
 
 BANGKOK = timezone(timedelta(hours=7))
+#: Real KEV entries (CVE, vendor, product, name, date added, ransomware use) for products that
+#: config/assets.yaml runs: the demo's exposure findings are true of those versions' vendors.
+DEMO_KEV = (
+    ("CVE-2023-46805", "Ivanti", "Connect Secure and Policy Secure", "Ivanti Connect Secure and Policy Secure "
+     "Authentication Bypass Vulnerability", "2024-01-10", "Known"),
+    ("CVE-2024-21887", "Ivanti", "Connect Secure and Policy Secure", "Ivanti Connect Secure and Policy Secure "
+     "Command Injection Vulnerability", "2024-01-10", "Known"),
+    ("CVE-2023-4966", "Citrix", "NetScaler ADC and NetScaler Gateway", "Citrix NetScaler ADC and NetScaler Gateway "
+     "Buffer Overflow Vulnerability", "2023-10-18", "Known"),
+    ("CVE-2022-42475", "Fortinet", "FortiOS", "Fortinet FortiOS Heap-Based Buffer Overflow Vulnerability",
+     "2022-12-13", "Unknown"),
+    ("CVE-2021-41773", "Apache", "HTTP Server", "Apache HTTP Server Path Traversal Vulnerability", "2021-11-03",
+     "Known"),
+)
 # Where attack traffic against Thai infrastructure is commonly reported from; weights shape the map.
 ATTACKER_COUNTRIES = {
     "CN": 18, "RU": 14, "US": 10, "KP": 2, "IR": 6, "VN": 7, "BR": 5, "NL": 6, "DE": 4, "IN": 6,
@@ -89,7 +106,7 @@ class DemoWriter:
 
     def __init__(self, config: Config, data_dir: Path, *, seed: int | None = None):
         self.config = config
-        self.eve_path, self.blocklist_path = demo_paths(config, data_dir)
+        self.eve_path, self.blocklist_path, self.kev_path = demo_paths(config, data_dir)
         self.rng = random.Random(seed if seed is not None else config.settings.demo.seed)
         self.rate_per_minute = config.settings.demo.events_per_minute
         self._lock = threading.Lock()
@@ -110,6 +127,23 @@ class DemoWriter:
         temporary.write_text("\n".join(lines) + "\n", encoding="utf-8")
         temporary.replace(self.blocklist_path)
 
+    def write_kev(self) -> None:
+        if self.kev_path is None:
+            return
+        catalogue = {
+            "title": "watchfloor demo: a few entries of the CISA Known Exploited Vulnerabilities catalogue",
+            "catalogVersion": "demo", "count": len(DEMO_KEV),
+            "vulnerabilities": [
+                {"cveID": cve, "vendorProject": vendor, "product": product, "vulnerabilityName": name,
+                 "dateAdded": added, "shortDescription": name, "knownRansomwareCampaignUse": ransomware}
+                for cve, vendor, product, name, added, ransomware in DEMO_KEV
+            ],
+        }
+        self.kev_path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.kev_path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(catalogue, indent=1) + "\n", encoding="utf-8")
+        temporary.replace(self.kev_path)
+
     def tick(self, now: datetime | None = None) -> int:
         """Write the lines due since the previous tick (a day of history on the very first one)."""
         now = now or datetime.now(timezone.utc)
@@ -118,6 +152,7 @@ class DemoWriter:
         with self._lock:
             if self._last is None:
                 self.write_blocklist()
+                self.write_kev()
                 fresh = not self.eve_path.exists() or self.eve_path.stat().st_size == 0
                 backfill = self.config.settings.demo.backfill if fresh else timedelta(0)
                 self._last = now - backfill
@@ -192,17 +227,20 @@ class DemoWriter:
         return site, zone, None, str(host)
 
 
-def demo_paths(config: Config, data_dir: Path) -> tuple[Path | None, Path | None]:
-    """The files the demo writes: those its enabled ``demo: true`` sources read."""
-    eve = blocklist = None
+def demo_paths(config: Config, data_dir: Path) -> tuple[Path | None, Path | None, Path | None]:
+    """The files the demo writes (EVE log, blocklist, KEV catalogue): those its enabled ``demo: true``
+    sources read."""
+    eve = blocklist = kev = None
     for source in config.enabled_sources:
         if not source.demo:
             continue
         if source.source.type == "tail" and eve is None:
             eve = resolve_path(source.source.path, data_dir)
-        elif source.source.type == "file" and blocklist is None:
+        elif source.source.type == "file" and source.format == "lines" and blocklist is None:
             blocklist = resolve_path(source.source.path, data_dir)
-    return eve, blocklist
+        elif source.source.type == "file" and source.format == "kev" and kev is None:
+            kev = resolve_path(source.source.path, data_dir)
+    return eve, blocklist, kev
 
 
 def _targets(inventory: Inventory) -> list[tuple[Site, Zone, Asset | None]]:

@@ -154,7 +154,7 @@ def basis_text(summary: queries.ExposureSummary, config: Config) -> str:
 
 
 COLUMN_DEFS: list[dict[str, Any]] = [
-    {"field": "site_name", "headerName": "Site", "width": 225, "tooltipField": "site_name"},
+    {"field": "site_name", "headerName": "Site", "width": 210, "tooltipField": "site_name"},
     {"field": "asset", "headerName": "Asset", "width": 215, "tooltipField": "asset_tip"},
     {"field": "product", "headerName": "Vendor / product", "flex": 1, "minWidth": 200, "tooltipField": "product"},
     {"field": "version", "headerName": "Version", "width": 105},
@@ -182,7 +182,7 @@ COLUMN_DEFS: list[dict[str, Any]] = [
     {"field": "affected_versions", "headerName": "Affected versions", "width": 165,
      "tooltipField": "affected_versions"},
     {"field": "advisory", "headerName": "Advisory", "width": 172, "tooltipField": "advisory_tip"},
-    {"field": "first_found", "headerName": "First found", "width": 172},
+    {"field": "first_found", "headerName": "First found", "width": 192},
 ]
 
 

@@ -123,14 +123,14 @@ def next_page(triggered: Any, page: int | None, pages: int | None = None) -> int
 
 COLUMN_DEFS: list[dict[str, Any]] = [
     {"field": "severity", "headerName": "Severity", "width": 130, "cellStyle": theme.severity_cell_style()},
-    {"field": "status", "headerName": "Status", "width": 150},
+    {"field": "status", "headerName": "Status", "width": 130},
     {"field": "title", "headerName": "Incident", "flex": 1, "minWidth": 360, "tooltipField": "title"},
     {"field": "site_name", "headerName": "Site", "width": 250, "tooltipField": "site_name"},
     {"field": "sector", "headerName": "Sector", "width": 120},
     {"field": "source", "headerName": "Source", "width": 210},
     {"field": "events", "headerName": "Events", "width": 110, "type": "rightAligned"},
-    {"field": "first_seen", "headerName": "First seen", "width": 175},
-    {"field": "last_seen", "headerName": "Last seen", "width": 175},
+    {"field": "first_seen", "headerName": "First seen", "width": 190},
+    {"field": "last_seen", "headerName": "Last seen", "width": 190},
     {"field": "score", "headerName": "Score", "width": 100, "type": "rightAligned"},
 ]
 

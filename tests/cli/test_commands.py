@@ -16,7 +16,7 @@ from pytest_httpserver import HTTPServer
 from sqlalchemy import func, select
 
 from store.db import Store, database_url
-from store.schema import events, feed_runs, indicators
+from store.schema import events, exposures, feed_runs, indicators
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -92,9 +92,10 @@ def test_collect_once_feeds_run_and_list(tmp_path: Path, demo_config: Path, http
     lines = {line.split()[0]: line for line in once.stdout.splitlines()
              if line and not line.startswith((" ", "demo writer", "exposure findings"))}
     assert "exposure findings" in once.stdout
-    assert set(lines) == {"demo-sensor", "demo-blocklist", "et-test"}
+    assert set(lines) == {"demo-sensor", "demo-blocklist", "demo-kev", "et-test"}
     assert all(" ok " in line for line in lines.values()), once.stdout
     assert count(data, events) > 0 and count(data, indicators) > 0
+    assert count(data, exposures) == 5, "the demo catalogue's findings on the example inventory"
 
     rerun = app_py("feeds", "run", "et-test", "--config", str(demo_config), "--data", str(data))
     assert rerun.returncode == 0 and "et-test" in rerun.stdout

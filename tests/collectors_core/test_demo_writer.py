@@ -62,3 +62,31 @@ def test_demo_blocklist_goes_through_the_plain_list_parser(tmp_path: Path) -> No
         records = list(lines.parse(handle, source, lines.Options.model_validate(source.options)))
     listed = {a.ip for a in writer.attackers if a.blocklisted}
     assert listed and {r.value for r in records if isinstance(r, Indicator)} == listed
+
+
+def test_demo_kev_catalogue_gives_known_exploited_findings_on_the_example_inventory(tmp_path: Path) -> None:
+    from collectors.formats import kev
+    from pipeline.exposure_findings import recompute_exposures
+    from store.db import Store
+    from store.records import Advisory
+    from store.writes import upsert_advisories
+
+    config = demo_config()
+    writer = DemoWriter(config, tmp_path, seed=7)
+    writer.tick(NOW)                                     # the first tick writes the catalogue too
+    source = config.source("demo-kev")
+    with (tmp_path / "demo" / "kev.json").open("rb") as handle:
+        records = [r for r in kev.parse(handle, source, kev.Options()) if isinstance(r, Advisory)]
+    assert len(records) == 5 and all(r.known_exploited for r in records)
+    store = Store.open(tmp_path / "data")
+    with store.writer.begin() as conn:
+        upsert_advisories(conn, source.id, records, run_id=1)
+    counts = recompute_exposures(store, config.inventory, int(NOW.timestamp() * 1000))
+    from store import queries
+
+    findings = queries.exposure_findings(store)
+    assert counts.new == len(findings) == 5
+    assert set(zip(findings["asset_id"], findings["cve"])) == {
+        ("set-fix-gw", "CVE-2023-46805"), ("set-fix-gw", "CVE-2024-21887"), ("sir-portal", "CVE-2023-4966"),
+        ("brk-vpn", "CVE-2022-42475"), ("bkk-fids-web", "CVE-2021-41773")}
+    assert findings["known_exploited"].all()

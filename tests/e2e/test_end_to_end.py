@@ -268,3 +268,15 @@ def test_feeds_page(live_app: LiveApp, browser: Browser) -> None:
     feeds.screenshot("feeds")
     feeds.assert_clean()
     page.close()
+
+
+def test_exposure_page_shows_the_demo_catalogue_findings(live_app: LiveApp, browser: Browser) -> None:
+    exposure = visit(browser, live_app.url + "/exposure")
+    page = exposure.page
+    # The demo KEV file went through the real KEV parser and the exposure recompute.
+    page.wait_for_function("document.body.innerText.includes('CVE-2023-4966')", timeout=60_000)
+    body = page.inner_text("body")
+    assert "CVE-2021-41773" in body and "Citrix" in body
+    exposure.screenshot("exposure")
+    exposure.assert_clean()
+    page.close()
