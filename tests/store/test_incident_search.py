@@ -7,13 +7,14 @@ import json
 import sqlite3
 
 import pytest
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 from storefill import NOW, add, incident, incidents
 
 from store import incident_search, queries
 from store.db import create_or_upgrade
 from store.events_write import INCIDENT_UPDATE_FIELDS, set_incident_status, update_incident_rows
 from store.queries import IncidentFilters
+from store.queries import incidents as incident_queries
 
 TITLES = [
     "ET SCAN Potential SSH Scan",
@@ -118,7 +119,7 @@ def test_search_combines_with_the_other_filters(store, corpus):
 
 def test_a_broad_search_is_paged_and_capped_like_the_scan(store, monkeypatch):
     add(store, incidents, [incident(i, title=f"Modbus write {i}", last_seen=NOW - i * 1000) for i in range(1, 26)])
-    monkeypatch.setattr(queries, "COUNT_CAP", 10)
+    monkeypatch.setattr(incident_queries, "COUNT_CAP", 10)
     first = queries.incidents_page(store, IncidentFilters(text="modbus WRITE"), page_size=10)
     second = queries.incidents_page(store, IncidentFilters(text="modbus WRITE"), page=2, page_size=10)
     assert (first.total, first.total_capped) == (10, True)
@@ -167,7 +168,7 @@ def test_the_search_reads_candidates_by_id_never_scans_incidents(store, corpus, 
     # No ANALYZE statistics (the app never runs it): the plan must still start from the index.
     with store.reader.connect() as conn:
         where = queries._incident_conditions(IncidentFilters(text="log4j", **filters), conn)
-        statement = (queries.select(incidents.c.id).select_from(incident_search.driven_by(where.driver, incidents))
+        statement = (select(incidents.c.id).select_from(incident_search.driven_by(where.driver, incidents))
                      .where(*where.conds))
         sql = str(statement.compile(conn, compile_kwargs={"literal_binds": True}))
         plan = [row[-1] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql)]

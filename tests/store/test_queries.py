@@ -10,6 +10,8 @@ from storefill import (
 )
 from store import queries
 from store.queries import IncidentFilters
+from store.queries import incidents as incident_queries
+from store.queries import wall as wall_queries
 
 
 def dtypes(df):
@@ -65,7 +67,7 @@ def test_wall_kpis_count_open_incidents_and_events_from_rollups(store):
 
 
 def test_open_counts_are_capped(store, monkeypatch):
-    monkeypatch.setattr(queries, "OPEN_COUNT_CAP", 3)
+    monkeypatch.setattr(wall_queries, "OPEN_COUNT_CAP", 3)
     add(store, incidents, [incident(i, severity=4) for i in range(1, 6)])
     kpis = queries.wall_kpis(store, NOW)
     assert kpis.open_by_severity["critical"] == 3 and kpis.open_capped("critical")
@@ -171,7 +173,7 @@ def test_incident_paging_and_capped_total(store, monkeypatch):
     page = queries.incidents_page(store, page=2, page_size=10)
     assert ids(page) == [21, 22, 23] and page.total == 23 and page.pages == 3
     # past COUNT_CAP matches the list stops counting and pages along the index instead
-    monkeypatch.setattr(queries, "COUNT_CAP", 5)
+    monkeypatch.setattr(incident_queries, "COUNT_CAP", 5)
     broad = queries.incidents_page(store, page=1, page_size=4)
     assert broad.total_capped and broad.total == 5 and ids(broad) == [5, 6, 7, 8]
     worst = queries.incidents_page(store, sort="-severity", page=0, page_size=6)
@@ -203,7 +205,7 @@ def test_events_for_incident_newest_first_paged_and_capped(store, monkeypatch):
     assert first["id"].tolist() == [9, 8, 7, 6] and first["severity"].tolist()[0] == "medium"
     assert first["dst_port"].tolist()[0] == 502
     assert queries.events_for_incident(store, 1, page=2, page_size=4)["id"].tolist() == [1]
-    monkeypatch.setattr(queries, "EVENTS_CAP", 5)
+    monkeypatch.setattr(incident_queries, "EVENTS_CAP", 5)
     assert queries.events_for_incident(store, 1, page=1, page_size=4)["id"].tolist() == [5]
     assert queries.events_for_incident(store, 1, page=2, page_size=4).empty
 
