@@ -20,7 +20,7 @@ from collectors.transports import FetchContext, FetchError
 from collectors.transports.secrets import redact
 from settings.loader import Config
 from settings.sources import SourceConfig
-from store import writes
+from store import run_lock, writes
 from store.db import Store, now_ms, to_ms
 from store.records import Advisory, Indicator, Rejected
 from store.writes import RunSummary
@@ -45,12 +45,36 @@ class CollectContext:
 
 
 def run_source(ctx: CollectContext, source: SourceConfig) -> RunSummary:
-    """Run one source once. Never raises: every outcome, crash included, becomes a ``feed_runs`` row."""
-    if formats.is_sensor_format(source.format):
-        from collectors.sensor_runner import run_sensor
+    """Run one source once. Never raises: every outcome, crash included, becomes a ``feed_runs`` row.
 
-        return run_sensor(ctx, source)
-    return run_feed(ctx, source)
+    On PostgreSQL the run holds the source's advisory lock (``store.run_lock``): when another
+    collector process is running the same source, this run is recorded as skipped and fetches nothing.
+    """
+    lock = run_lock.source_run_lock(ctx.store.writer, source.id)
+    try:
+        held = lock.__enter__()
+    except Exception as exc:  # the store is unreachable: nothing to record it in, never raise into the scheduler
+        log.exception("source %s: cannot take the run lock", source.id)
+        return RunSummary(outcome="failed", error=f"cannot take the run lock: {exc!r}")
+    try:
+        if not held:
+            return _skip_locked(ctx, source)
+        if formats.is_sensor_format(source.format):
+            from collectors.sensor_runner import run_sensor
+
+            return run_sensor(ctx, source)
+        return run_feed(ctx, source)
+    finally:
+        lock.__exit__(None, None, None)
+
+
+def _skip_locked(ctx: CollectContext, source: SourceConfig) -> RunSummary:
+    summary = RunSummary(outcome="skipped", error="another collector process is running this source")
+    log.info("source %s: skipped, %s", source.id, summary.error)
+    with ctx.store.writer.begin() as conn:
+        run_id = writes.start_run(conn, source.id, to_ms(ctx.clock()))
+    _finish(ctx, run_id, source, summary, None)
+    return summary
 
 
 def run_feed(ctx: CollectContext, source: SourceConfig) -> RunSummary:

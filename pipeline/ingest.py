@@ -51,7 +51,7 @@ from pipeline.indicators import Hit, IndicatorMatch, IndicatorMatcher
 from pipeline.scoring import Scorer, load_scoring
 from settings.loader import Config, ConfigError, city_database_path
 from settings.scoring import ScoringConfig
-from store import events_write
+from store import events_write, run_lock
 from store.db import Store, now_ms as wall_clock_ms, to_ms
 from store.records import Event, Severity, content_hash
 
@@ -217,6 +217,7 @@ class EventPipeline:
             return self._ingest(conn, events, now_ms)
 
     def _ingest(self, conn: Connection, events: Sequence[Event], now_ms: int) -> IngestResult:
+        run_lock.serialise_ingest(conn)  # PostgreSQL: one ingesting process at a time, as on SQLite
         self.refresh(conn, now_ms)
 
         # Identity: (ts, content hash). The same raw line always parses to the same ts, so a stored

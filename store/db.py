@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, insert, inspect, select
+from sqlalchemy import Engine, create_engine, event, insert, inspect, literal, select
 from sqlalchemy.pool import NullPool
 
 from store import coarse_rollups, incident_search
@@ -114,9 +114,15 @@ def _add_missing_columns(engine: Engine) -> None:
                     continue
                 kind = column.type.compile(dialect=engine.dialect)
                 default = column.default.arg if column.default is not None and column.default.is_scalar else None
-                clause = f" NOT NULL DEFAULT {int(default) if isinstance(default, bool) else default!r}" \
+                # The default as this dialect's literal: 1/0 for a SQLite boolean, true/false on PostgreSQL
+                # (which refuses an integer default for a boolean column), strings quoted and escaped.
+                clause = f" NOT NULL DEFAULT {_literal(default, column, engine)}" \
                     if default is not None and not column.nullable else ""
                 conn.exec_driver_sql(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}{clause}')
+
+
+def _literal(value: Any, column: Any, engine: Engine) -> str:
+    return str(literal(value, column.type).compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True}))
 
 
 def now_ms() -> int:

@@ -147,7 +147,7 @@ def upsert_indicators(conn: Connection, source_id: str, records: Sequence[Indica
         ids = _indicator_ids(conn, chunk)
         missing = [k for k in chunk if k not in ids and not unique[k].revoked]
         if missing:
-            conn.execute(insert(indicators), [
+            conn.execute(_insert_new(conn, indicators, ("type", "value")), [
                 {"type": t, "value": v, "matchable": unique[(t, v)].matchable,
                  "first_seen": _seen(unique[(t, v)].first_seen, now), "last_seen": _seen(unique[(t, v)].last_seen, now),
                  "updated_at": now}
@@ -193,6 +193,17 @@ def upsert_indicators(conn: Connection, source_id: str, records: Sequence[Indica
         if touched:
             conn.execute(update(indicators).where(indicators.c.id.in_(touched)).values(updated_at=now))
     return counts
+
+
+def _insert_new(conn: Connection, table: Any, unique: tuple[str, ...]) -> Any:
+    """An ``INSERT`` that leaves rows already there alone on PostgreSQL: there, several collector
+    processes may write at once, and another feed may have just stored the same indicator (SQLite
+    serialises writers, so the look-up before the insert is enough)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).on_conflict_do_nothing(index_elements=list(unique))
+    return insert(table)
 
 
 def _indicator_ids(conn: Connection, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int]:
