@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, insert, inspect, literal, select
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import NullPool, QueuePool
 
 from store import coarse_rollups, incident_search
 from store.schema import SCHEMA_VERSION, metadata, schema_info
 
 SQLITE_BUSY_TIMEOUT_MS = 15000
+READER_POOL_SIZE = 4
 
 
 def database_url(data_dir: Path, configured: str | None = None) -> str:
@@ -41,8 +42,15 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def make_engine(url: str, *, for_writing: bool = True) -> Engine:
     if url.startswith("sqlite"):
-        # Short-lived connections: every process and thread opens its own, so none holds a lock for long.
-        engine = create_engine(url, poolclass=NullPool, connect_args={"check_same_thread": False})
+        if for_writing:
+            # Short-lived connections: every process and thread opens its own, so none holds a lock for long.
+            engine = create_engine(url, poolclass=NullPool, connect_args={"check_same_thread": False})
+        else:
+            # Readers keep a few connections: a wall refresh runs six queries, and opening a SQLite
+            # connection (with its pragmas) each time was ~0.45 ms apiece. A pooled connection holds
+            # no read transaction while idle (it is rolled back on return), so WAL checkpoints proceed.
+            engine = create_engine(url, poolclass=QueuePool, pool_size=READER_POOL_SIZE, max_overflow=8,
+                                   connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "connect", lambda dbapi_conn, _rec: setattr(dbapi_conn, "isolation_level", None))
         # Writers take the write lock at BEGIN, so two writers queue on busy_timeout instead of failing
