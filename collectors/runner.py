@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import traceback
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -50,13 +51,12 @@ def run_source(ctx: CollectContext, source: SourceConfig) -> RunSummary:
     On PostgreSQL the run holds the source's advisory lock (``store.run_lock``): when another
     collector process is running the same source, this run is recorded as skipped and fetches nothing.
     """
-    lock = run_lock.source_run_lock(ctx.store.writer, source.id)
-    try:
-        held = lock.__enter__()
-    except Exception as exc:  # the store is unreachable: nothing to record it in, never raise into the scheduler
-        log.exception("source %s: cannot take the run lock", source.id)
-        return RunSummary(outcome="failed", error=f"cannot take the run lock: {exc!r}")
-    try:
+    with ExitStack() as stack:
+        try:
+            held = stack.enter_context(run_lock.source_run_lock(ctx.store.writer, source.id))
+        except Exception as exc:  # the store is unreachable: nothing to record it in, never raise into the scheduler
+            log.exception("source %s: cannot take the run lock", source.id)
+            return RunSummary(outcome="failed", error=f"cannot take the run lock: {exc!r}")
         if not held:
             return _skip_locked(ctx, source)
         if formats.is_sensor_format(source.format):
@@ -64,8 +64,6 @@ def run_source(ctx: CollectContext, source: SourceConfig) -> RunSummary:
 
             return run_sensor(ctx, source)
         return run_feed(ctx, source)
-    finally:
-        lock.__exit__(None, None, None)
 
 
 def _skip_locked(ctx: CollectContext, source: SourceConfig) -> RunSummary:

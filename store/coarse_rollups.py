@@ -44,8 +44,19 @@ MARKER_VALUE = "1"
 RollupKey = tuple[int, int, str, str, str]  # (minute, severity, site, sector, src_country)
 
 
-def _floor(ms: int, span: int) -> int:
+def floor(ms: int, span: int) -> int:
     return ms - ms % span  # Python's % floors, so this is right for times before 1970 too
+
+
+def add_count(totals: dict[Any, list[int]], key: Any, events: int, severity: int) -> None:
+    """Add ``events`` to ``totals[key]`` (``[events, worst severity]``), keeping the worst severity."""
+    found = totals.get(key)
+    if found is None:
+        totals[key] = [events, severity]
+    else:
+        found[0] += events
+        if severity > found[1]:
+            found[1] = severity
 
 
 def coarse_counts(counts: Mapping[RollupKey, int]) -> tuple[dict[tuple[int, int, int], int],
@@ -56,27 +67,13 @@ def coarse_counts(counts: Mapping[RollupKey, int]) -> tuple[dict[tuple[int, int,
     by_minute_pair: dict[tuple[int, str, str], list[int]] = {}
     for (minute, level, site, _sector, country), n in counts.items():
         for span in SEVERITY_SPANS:
-            key = (span, _floor(minute, span), level)
+            key = (span, floor(minute, span), level)
             by_severity[key] = by_severity.get(key, 0) + n
-        pair = (minute, country or "", site or "")  # '' = unknown, as in ``rollups``
-        found = by_minute_pair.get(pair)
-        if found is None:
-            by_minute_pair[pair] = [n, level]
-        else:
-            found[0] += n
-            if level > found[1]:
-                found[1] = level
+        add_count(by_minute_pair, (minute, country or "", site or ""), n, level)  # '' = unknown, as in ``rollups``
     pairs: dict[tuple[int, int, str, str], list[int]] = {}
     for (minute, country, site), (n, worst) in by_minute_pair.items():
         for span in PAIR_SPANS:
-            key2 = (span, _floor(minute, span), country, site)
-            found = pairs.get(key2)
-            if found is None:
-                pairs[key2] = [n, worst]
-            else:
-                found[0] += n
-                if worst > found[1]:
-                    found[1] = worst
+            add_count(pairs, (span, floor(minute, span), country, site), n, worst)
     return by_severity, pairs
 
 

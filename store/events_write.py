@@ -338,14 +338,7 @@ def upsert_place_rollups(conn: Connection,
     blocks: dict[tuple[Any, ...], list[int]] = {}
     for (minute, *place), (n, level) in counts.items():
         for span in coarse_rollups.PAIR_SPANS:
-            key = (span, minute - minute % span, *place)
-            found = blocks.get(key)
-            if found is None:
-                blocks[key] = [n, level]
-            else:
-                found[0] += n
-                if level > found[1]:
-                    found[1] = level
+            coarse_rollups.add_count(blocks, (span, coarse_rollups.floor(minute, span), *place), n, level)
     if conn.dialect.name == "sqlite":
         conn.exec_driver_sql(_UPSERT_PLACES, [(*key, n, level) for key, (n, level) in blocks.items()])
         return

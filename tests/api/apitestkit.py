@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from pathlib import Path
+
+from pipeline_testkit import write_config
 
 from store.db import Store
 from store.writes import RunSummary, finish_run, start_run
@@ -41,6 +44,15 @@ schedule: {every: 1h}
 format: lines
 """,
 }
+
+
+def write_api_config(folder: Path) -> Path:
+    """The pipeline tests' inventory with ``SETTINGS_YAML`` and the ``FEEDS`` sources, in ``folder``."""
+    write_config(folder, settings_yaml=SETTINGS_YAML)
+    (folder / "feeds").mkdir()
+    for name, text in FEEDS.items():
+        (folder / "feeds" / name).write_text(text)
+    return folder
 
 
 class Clock:

@@ -21,8 +21,8 @@ for helper_dir in (TESTS.parent, TESTS / "pipeline", TESTS / "store"):
     if str(helper_dir) not in sys.path:
         sys.path.insert(0, str(helper_dir))
 
-from apitestkit import FEEDS, SETTINGS_YAML, Clock  # noqa: E402
-from pipeline_testkit import NOW_MS, write_config  # noqa: E402
+from apitestkit import Clock, write_api_config  # noqa: E402
+from pipeline_testkit import NOW_MS  # noqa: E402
 
 import api  # noqa: E402
 from app import create_app  # noqa: E402
@@ -32,30 +32,13 @@ from store.db import Store  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
-def _dash_globals() -> Iterator[None]:
-    """Dash moves the callbacks registered with ``dash.callback`` into the first app that serves a
-    request and empties its global list; put them back so later tests (tests/panels) still see them."""
-    from dash import _callback, _pages
-
-    saved = (list(_callback.GLOBAL_CALLBACK_LIST), dict(_callback.GLOBAL_CALLBACK_MAP),
-             list(_callback.GLOBAL_INLINE_SCRIPTS), dict(_pages.PAGE_REGISTRY))
-    yield
-    _callback.GLOBAL_CALLBACK_LIST[:] = saved[0]
-    _callback.GLOBAL_CALLBACK_MAP.clear()
-    _callback.GLOBAL_CALLBACK_MAP.update(saved[1])
-    _callback.GLOBAL_INLINE_SCRIPTS[:] = saved[2]
-    _pages.PAGE_REGISTRY.clear()
-    _pages.PAGE_REGISTRY.update(saved[3])
+def _dash_globals(dash_globals: None) -> None:
+    """Every API test serves requests from a real Dash app (see ``tests/conftest.py``)."""
 
 
 @pytest.fixture
 def config_dir(tmp_path: Path) -> Path:
-    folder = tmp_path / "config"
-    write_config(folder, settings_yaml=SETTINGS_YAML)
-    (folder / "feeds").mkdir()
-    for name, text in FEEDS.items():
-        (folder / "feeds" / name).write_text(text)
-    return folder
+    return write_api_config(tmp_path / "config")
 
 
 @pytest.fixture

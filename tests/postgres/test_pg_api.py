@@ -1,13 +1,12 @@
 """GET /api/incidents and /api/incidents/<id> served from PostgreSQL: the same answers as from SQLite."""
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from apitestkit import FEEDS, SETTINGS_YAML, Clock
-from pipeline_testkit import NOW_MS, event_at, ingest, write_config
+from apitestkit import Clock, write_api_config
+from pipeline_testkit import NOW_MS, event_at, ingest
 
 import api
 from app import create_app
@@ -18,33 +17,14 @@ from store.db import Store
 from store.events_write import set_incident_status
 from store.records import Severity
 
+pytestmark = pytest.mark.usefixtures("dash_globals")  # the app serves requests (tests/conftest.py)
+
 SCANNER = "45.33.32.156"
-
-
-@pytest.fixture(autouse=True)
-def _dash_globals() -> Iterator[None]:
-    """Dash empties its global callback list into the first app that serves; put it back for tests/panels."""
-    from dash import _callback, _pages
-
-    saved = (list(_callback.GLOBAL_CALLBACK_LIST), dict(_callback.GLOBAL_CALLBACK_MAP),
-             list(_callback.GLOBAL_INLINE_SCRIPTS), dict(_pages.PAGE_REGISTRY))
-    yield
-    _callback.GLOBAL_CALLBACK_LIST[:] = saved[0]
-    _callback.GLOBAL_CALLBACK_MAP.clear()
-    _callback.GLOBAL_CALLBACK_MAP.update(saved[1])
-    _callback.GLOBAL_INLINE_SCRIPTS[:] = saved[2]
-    _pages.PAGE_REGISTRY.clear()
-    _pages.PAGE_REGISTRY.update(saved[3])
 
 
 @pytest.fixture
 def config_dir(tmp_path: Path) -> Path:
-    folder = tmp_path / "config"
-    write_config(folder, settings_yaml=SETTINGS_YAML)
-    (folder / "feeds").mkdir()
-    for name, text in FEEDS.items():
-        (folder / "feeds" / name).write_text(text)
-    return folder
+    return write_api_config(tmp_path / "config")
 
 
 @pytest.fixture
